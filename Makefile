@@ -1,0 +1,62 @@
+# SafeGround: `make demo` runs the platform with demo data, `make test` runs the test suite.
+# Both install what is missing first (system packages, the Python environment, front-end assets).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Parallel test workers; 2 fits the 2-core CI machine.
+TEST_WORKERS ?= 2
+
+SYSTEM ?= system
+
+.PHONY: system system-test setup setup-test demo serve test lint bench bench-quick db-start db-stop clean
+
+system:
+	bash scripts/setup-system.sh
+
+system-test:
+	bash scripts/setup-system.sh --test
+
+$(BIN)/safeground: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# System packages first: npm and PostgreSQL may be what is missing.
+setup: system $(BIN)/safeground node_modules/.package-lock.json
+
+setup-test: system-test $(BIN)/safeground node_modules/.package-lock.json
+
+demo: setup
+	$(BIN)/safeground serve --demo
+
+serve: setup
+	$(BIN)/safeground serve
+
+test: setup-test
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -q
+
+lint: $(BIN)/safeground
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench-quick: setup-test
+	$(BIN)/python -m bench --quick
+
+bench: setup-test
+	$(BIN)/python -m bench
+
+db-start: $(BIN)/safeground
+	$(BIN)/safeground db start
+
+db-stop: $(BIN)/safeground
+	$(BIN)/safeground db stop
+
+clean: db-stop
+	rm -rf .safeground

@@ -1,0 +1,1 @@
+"""Users, roles, API tokens, browser sessions and the programme scope."""

@@ -1,0 +1,90 @@
+"""Engine, sessions and the declarative base shared by every domain package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import MetaData, create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from app.settings import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def make_engine(url: str) -> Engine:
+    # pre_ping: the service recovers by itself when the database comes back after an outage.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=get_settings().pool_size,
+        max_overflow=10,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5, "application_name": "safeground"},
+    )
+
+
+_engine: Engine | None = None
+
+
+def set_engine(engine: Engine | None) -> None:
+    """Point the application at another database (tests, CLI with --database-url)."""
+    global _engine
+    _engine = engine
+    _sessionmaker.cache_clear()
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        from app.embedded import database_url
+
+        _engine = make_engine(database_url())
+    return _engine
+
+
+@lru_cache
+def _sessionmaker() -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+def new_session(actor: str | None = None) -> Session:
+    session = _sessionmaker()()
+    session.info["actor"] = actor
+    return session
+
+
+@event.listens_for(Session, "after_begin")
+def _set_actor(session: Session, transaction: Any, connection: Any) -> None:
+    """Tell the audit triggers who is writing, for this transaction only."""
+    actor = session.info.get("actor")
+    if actor:
+        connection.execute(text("SELECT set_config('safeground.actor', :a, true)"), {"a": actor})
+
+
+@contextmanager
+def session_scope(actor: str | None = None) -> Iterator[Session]:
+    """A transaction: committed when the block ends, rolled back on any error."""
+    session = new_session(actor)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,1 @@
+"""Reference data: programmes, organisations, teams and admin areas."""

@@ -1,0 +1,1 @@
+"""Technical survey, clearance, land release accounting, QA/QC and summaries."""

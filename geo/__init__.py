@@ -1,0 +1,1 @@
+"""Geometry: validation, CRS, geodesic areas, file import/export, GeoJSON streaming, tiles, maps."""

@@ -1,0 +1,1 @@
+"""Hazard areas and non-technical survey."""

@@ -1,0 +1,1 @@
+"""Task planning and explosive ordnance disposal (EOD)."""
