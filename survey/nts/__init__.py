@@ -1,0 +1,1 @@
+"""Non-technical survey reports and evidence points."""
