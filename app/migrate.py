@@ -9,7 +9,13 @@ from alembic import command
 from alembic.config import Config
 from geoalchemy2 import alembic_helpers
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+def _migrations_dir() -> Path:
+    # Next to the packages in a checkout; in the working directory for an installed image.
+    beside = Path(__file__).resolve().parent.parent / "migrations"
+    return beside if (beside / "env.py").exists() else Path.cwd() / "migrations"
+
+
+MIGRATIONS = _migrations_dir()
 
 
 # PostGIS's own table is not ours to manage.
