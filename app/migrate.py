@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from geoalchemy2 import alembic_helpers
 
+
 def _migrations_dir() -> Path:
     # Next to the packages in a checkout; in the working directory for an installed image.
     beside = Path(__file__).resolve().parent.parent / "migrations"

@@ -21,6 +21,8 @@ fi
 if [ "${1:-}" = "--test" ]; then
   command -v ogrinfo >/dev/null || want+=(gdal-bin)
   command -v chromium >/dev/null || want+=(chromium)
+  command -v curl >/dev/null || want+=(curl)
+  command -v jq >/dev/null || want+=(jq)
 fi
 command -v npm >/dev/null || want+=(nodejs npm)
 

@@ -230,3 +230,37 @@ def partner(make_user: Callable[..., dict[str, str]]) -> dict[str, str]:
 @pytest.fixture
 def qa_officer(make_user: Callable[..., dict[str, str]]) -> dict[str, str]:
     return make_user("qa_officer", ("SOM",))
+
+
+class LiveServer:
+    """A real uvicorn server on a loopback port, serving the app on this test's database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+@pytest.fixture
+def live_server(engine: Engine) -> Iterator[LiveServer]:
+    import socket
+    import threading
+
+    import uvicorn
+
+    from app.main import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    # Wait for the socket without sleeping blindly: the server sets `started` when it listens.
+    started = threading.Event()
+    while thread.is_alive() and not server.started:
+        started.wait(0.01)
+    if not server.started:
+        raise RuntimeError("the live server did not start")
+    yield LiveServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
