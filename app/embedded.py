@@ -9,6 +9,7 @@ a dedicated ``safeground`` system user.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import pwd
@@ -205,6 +206,13 @@ class Cluster:
             os.umask(old)
 
     def start(self) -> None:
+        # Several processes (test workers, a CLI beside a server) may start it at once.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._start_locked()
+
+    def _start_locked(self) -> None:
         if not self.is_initialised():
             self.init()
         if self.is_running():
