@@ -1,0 +1,230 @@
+"""The benchmark's own databases on the embedded cluster (never the demo or test databases).
+
+- ``sg_bench_base``: migrated with the app's migrations and seeded with the SOM and LBY
+  programmes, their real admin-1 boundaries, organisations and teams. Used as a template.
+- ``sg_bench`` / ``sg_bench_quick``: a copy of the base holding the read scenarios' hazard
+  areas, loaded with set-based SQL (``COPY`` + one ``INSERT … SELECT``). Kept between runs
+  and reused when its fingerprint (sizes, seed, generator and migrations) is unchanged.
+- ``sg_bench_import``: a fresh copy of the base for every import run, so each run starts
+  from the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import shapely
+from sqlalchemy.engine import make_url
+
+from bench.generator import HazardSet
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_DB = "sg_bench_base"
+IMPORT_DB = "sg_bench_import"
+BENCH_USER = "bench-partner"
+
+
+def server_url() -> str:
+    """The embedded cluster (started when needed), or SAFEGROUND_DATABASE_URL's server."""
+    from app.embedded import database_url
+
+    return database_url()
+
+
+def db_url(name: str) -> str:
+    return make_url(server_url()).set(database=name).render_as_string(hide_password=False)
+
+
+def libpq_dsn(name: str) -> str:
+    """``host=… dbname=…`` for psycopg2 and GDAL's ``PG:`` driver."""
+    url = make_url(server_url())
+    return f"host={url.host} port={url.port} user={url.username} password={url.password} dbname={name}"
+
+
+def plain_url(name: str) -> str:
+    """``postgresql://…`` without the SQLAlchemy driver suffix (for tipg)."""
+    return make_url(db_url(name)).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def connect(name: str, autocommit: bool = False) -> Iterator[Any]:
+    conn = psycopg2.connect(libpq_dsn(name))
+    conn.autocommit = autocommit
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def exists(name: str) -> bool:
+    with connect("postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return cur.fetchone() is not None
+
+
+def drop(name: str) -> None:
+    with connect("postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def copy_of(template: str, name: str) -> None:
+    drop(name)
+    with connect("postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
+def _fingerprint(*parts: str) -> str:
+    digest = hashlib.sha1()  # noqa: S324 - a cache key
+    for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
+        digest.update(path.read_bytes())
+    for path in (ROOT / "app" / "demo.py", ROOT / "bench" / "generator.py", ROOT / "bench" / "database.py"):
+        digest.update(path.read_bytes())
+    for part in parts:
+        digest.update(part.encode())
+    return digest.hexdigest()[:16]
+
+
+def _comment(name: str) -> str | None:
+    with connect("postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+        )
+        row = cur.fetchone()
+        return row[0] if row else None
+
+
+def _set_comment(name: str, value: str) -> None:
+    with connect("postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (value,))
+
+
+def ensure_base() -> None:
+    """The migrated, seeded template (rebuilt when migrations or the seed change)."""
+    from app import migrate
+    from app.db import make_engine, session_scope, set_engine
+    from app.demo import _reference_data
+
+    fingerprint = _fingerprint("base")
+    if exists(BASE_DB) and _comment(BASE_DB) == fingerprint:
+        return
+    drop(BASE_DB)
+    with connect("postgres", autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{BASE_DB}" TEMPLATE template1')
+    url = db_url(BASE_DB)
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    set_engine(engine)
+    try:
+        with session_scope("bench") as db:
+            _reference_data(db)
+    finally:
+        set_engine(None)
+        engine.dispose()
+    _set_comment(BASE_DB, fingerprint)
+
+
+def read_db_is_current(name: str, *parts: str) -> bool:
+    return exists(name) and _comment(name) == _fingerprint(*parts)
+
+
+def mark_read_db(name: str, *parts: str) -> None:
+    _set_comment(name, _fingerprint(*parts))
+
+
+def _array_literal(values: list[str]) -> str:
+    return "{" + ",".join(values) + "}"
+
+
+def load_hazards(name: str, sets: list[HazardSet]) -> int:
+    """Load synthetic hazard areas with set-based SQL; returns the number of rows.
+
+    The rows are stored as approved, with geodesic areas and admin-1 assigned in SQL, the way
+    the app stores them. Triggers (audit) are switched off for this session only: the read
+    scenarios do not depend on the load's audit rows, and 100,000 of them would only slow
+    the set-up.
+    """
+    with connect(name) as conn, conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            "CREATE TEMP TABLE staging (programme text, reference text, name text, classification text,"
+            " status text, contamination text[], priority int, wkb text)"
+        )
+        for hazards in sets:
+            for start in range(0, len(hazards), 20_000):
+                end = min(start + 20_000, len(hazards))
+                wkb = shapely.to_wkb(hazards.geometry[start:end], hex=True)
+                buffer = io.StringIO()
+                for i in range(start, end):
+                    buffer.write(
+                        "\t".join(
+                            [
+                                hazards.programme,
+                                hazards.reference[i],
+                                hazards.name[i],
+                                str(hazards.classification[i]),
+                                str(hazards.status[i]),
+                                _array_literal(hazards.contamination_types[i]),
+                                str(int(hazards.priority[i])),
+                                str(wkb[i - start]),
+                            ]
+                        )
+                        + "\n"
+                    )
+                buffer.seek(0)
+                cur.copy_expert("COPY staging FROM STDIN", buffer)
+        cur.execute(
+            """
+            INSERT INTO hazard_areas (
+                programme_id, reference, name, classification, status, contamination_types, priority,
+                geom, remaining_geom, area_m2, remaining_m2, admin1_code, admin1_name,
+                review_status, reviewed_by, reviewed_at, created_by, updated_by)
+            SELECT p.id, s.reference, s.name, s.classification, s.status, s.contamination, s.priority,
+                   g.geom, g.geom, g.area, g.area, a.code, a.name,
+                   'approved', 'bench', now(), 'bench', 'bench'
+            FROM staging s
+            JOIN programmes p ON p.code = s.programme
+            CROSS JOIN LATERAL (
+                SELECT m.geom, ST_Area(m.geom::geography) AS area
+                FROM (SELECT ST_Multi(ST_GeomFromWKB(decode(s.wkb, 'hex'), 4326)) AS geom) m
+            ) g
+            LEFT JOIN LATERAL (
+                SELECT code, name FROM admin_areas
+                WHERE programme_id = p.id AND level = 1
+                  AND ST_Intersects(admin_areas.geom, ST_PointOnSurface(g.geom))
+                LIMIT 1
+            ) a ON true
+            ORDER BY p.id, s.reference
+            """
+        )
+        count = cur.rowcount
+        conn.commit()
+    with connect(name, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE hazard_areas")
+    return int(count)
+
+
+def bench_token(name: str) -> str:
+    """A partner token for SOM and LBY in database ``name`` (created once, reissued per run)."""
+    from sqlalchemy import select
+
+    from app.auth.models import User
+    from app.auth.service import create_user, issue_token
+    from app.db import make_engine, session_scope, set_engine
+
+    engine = make_engine(db_url(name))
+    set_engine(engine)
+    try:
+        with session_scope("bench") as db:
+            user = db.scalar(select(User).where(User.username == BENCH_USER))
+            if user is None:
+                user = create_user(db, BENCH_USER, "partner", ["SOM", "LBY"])
+            return issue_token(db, user, name="bench")
+    finally:
+        set_engine(None)
+        engine.dispose()

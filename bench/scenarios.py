@@ -1,0 +1,503 @@
+"""The measured scenarios. Each one checks that SafeGround's endpoint exists first and otherwise
+reports "not available yet" instead of failing the run.
+
+SafeGround and tipg are timed over real HTTP on loopback (httpx, keep-alive, the whole body
+downloaded). The floor is the SQL SafeGround itself runs for the request — captured from the
+app's engine while it serves the same URL in-process — replayed with plain psycopg2 and all
+rows fetched, i.e. the database's share of the work plus the wire, with no web framework.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import database
+from bench.config import Sizes
+from bench.results_model import Comparison, Outcome, Result, Throughput
+from bench.servers import Server
+from bench.timing import Timing, measure
+
+ITEMS = "/ogc/collections/hazard_areas/items"
+TILE = "/ogc/collections/hazard_areas/tiles/WebMercatorQuad/{z}/{y}/{x}"
+SUMMARY = "/api/v1/summaries/land-release"
+TIPG_COLLECTION = "/collections/public.hazard_areas"
+ROOT = database.ROOT
+
+
+@dataclass
+class Context:
+    sizes: Sizes
+    read_db: str
+    token: str
+    safeground: Server | None
+    tipg: Server | None
+    work_dir: Path
+    outcome: Outcome = field(default_factory=Outcome)
+    _app: Any = None
+    _floor_conn: Any = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    # -- the app in-process: which routes exist, which SQL a request runs -------------
+    def app(self) -> Any:
+        if self._app is None:
+            from app.main import create_app
+
+            self._app = create_app()
+        return self._app
+
+    def has_route(self, path: str) -> bool:
+        from starlette.routing import Match
+
+        scope = {"type": "http", "path": path, "method": "GET"}
+        for route in self.app().routes:
+            if getattr(route, "path", "") in ("", "/") or not hasattr(route, "matches"):
+                continue
+            if route.matches(scope)[0] == Match.FULL and not str(getattr(route, "path", "")).startswith(
+                ("/static", "/assets")
+            ):
+                return True
+        return False
+
+    def captured_sql(self, url: str, touching: str = "hazard_areas") -> tuple[httpx.Response, list[Any]]:
+        """Serve ``url`` in-process and return the response and the SQL it ran on ``touching``."""
+        from fastapi.testclient import TestClient
+        from sqlalchemy import event
+
+        from app import db as app_db
+
+        engine = app_db.make_engine(database.db_url(self.read_db))
+        app_db.set_engine(engine)
+        statements: list[tuple[str, Any]] = []
+
+        def listen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            statements.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            with TestClient(self.app(), raise_server_exceptions=False) as client:
+                response = client.get(url, headers=self.auth)
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+            app_db.set_engine(None)
+            engine.dispose()
+        wanted = [
+            (s, p) for s, p in statements if touching in s and "api_tokens" not in s and "users" not in s
+        ]
+        return response, wanted
+
+    def floor(self, statements: list[tuple[str, Any]]) -> Callable[[], int]:
+        """Replay ``statements`` with psycopg2 and fetch every row (returns bytes received)."""
+        if self._floor_conn is None:
+            self._floor_conn = __import__("psycopg2").connect(database.libpq_dsn(self.read_db))
+            self._floor_conn.autocommit = True
+        conn = self._floor_conn
+
+        def run() -> int:
+            size = 0
+            with conn.cursor() as cur:
+                for statement, params in statements:
+                    cur.execute(statement, params)
+                    if cur.description is not None:
+                        for row in cur.fetchall():
+                            for value in row:
+                                if isinstance(value, str | bytes | memoryview):
+                                    size += len(value)
+            return size
+
+        return run
+
+    def close(self) -> None:
+        if self._floor_conn is not None:
+            self._floor_conn.close()
+
+
+def _http(server: Server, headers: dict[str, str] | None = None) -> httpx.Client:
+    return httpx.Client(base_url=server.base, headers=headers or {}, timeout=300)
+
+
+def _getter(client: httpx.Client, url: str) -> Callable[[], int]:
+    def run() -> int:
+        response = client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url} -> {response.status_code}: {response.text[:300]}")
+        return len(response.content)
+
+    return run
+
+
+def _sql(db: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with database.connect(db, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return list(cur.fetchall())
+
+
+# -- where to look: the densest place and a bbox holding about N features ----------------
+def densest_point(db: str) -> tuple[float, float]:
+    row = _sql(
+        db,
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_SnapToGrid(ST_PointOnSurface(geom), 0.25) AS c, count(*) n"
+        " FROM hazard_areas GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1) t",
+    )[0]
+    # The heaviest 0.25° cell's own densest hazard neighbourhood.
+    cx, cy = float(row[0]), float(row[1])
+    row = _sql(
+        db,
+        "SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_SnapToGrid(ST_PointOnSurface(geom), 0.02) AS c, count(*) n"
+        " FROM hazard_areas WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+        " GROUP BY 1 ORDER BY n DESC, 1 LIMIT 1) t",
+        (cx - 0.25, cy - 0.25, cx + 0.25, cy + 0.25),
+    )[0]
+    return float(row[0]), float(row[1])
+
+
+def bbox_with(db: str, centre: tuple[float, float], wanted: int) -> tuple[tuple[float, ...], int]:
+    """A square bbox around ``centre`` whose intersecting features number about ``wanted``."""
+    lo, hi = 0.0005, 5.0
+    best: tuple[tuple[float, ...], int] = ((), 0)
+    for _ in range(30):
+        half = (lo + hi) / 2
+        box = (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+        count = int(
+            _sql(
+                db,
+                "SELECT count(*) FROM hazard_areas WHERE ST_Intersects(geom, ST_MakeEnvelope(%s,%s,%s,%s,4326))",
+                box,
+            )[0][0]
+        )
+        best = (tuple(round(v, 6) for v in box), count)
+        if abs(count - wanted) <= wanted * 0.03:
+            break
+        if count > wanted:
+            hi = half
+        else:
+            lo = half
+    return best
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+def _columns(db: str) -> set[str]:
+    rows = _sql(db, "SELECT column_name FROM information_schema.columns WHERE table_name = 'hazard_areas'")
+    return {r[0] for r in rows}
+
+
+# -- items -------------------------------------------------------------------------------
+def items(ctx: Context) -> None:
+    name = "items"
+    if ctx.safeground is None or not ctx.has_route(ITEMS):
+        ctx.outcome.unavailable.append(f"{name}: {ITEMS} not available yet")
+        return
+    centre = densest_point(ctx.read_db)
+    box, count = bbox_with(ctx.read_db, centre, 1_000)
+    bbox = ",".join(f"{v:.6f}" for v in box)
+    cases = [
+        (f"bbox, {count:,} features", f"{ITEMS}?bbox={bbox}&limit=10000", f"bbox={bbox}&limit=10000"),
+        ("page of 10,000 features", f"{ITEMS}?limit=10000", "limit=10000"),
+    ]
+    columns = _columns(ctx.read_db)
+    with _http(ctx.safeground, ctx.auth) as sg, _optional_client(ctx.tipg) as tipg:
+        for case, url, tipg_query in cases:
+            response, statements = ctx.captured_sql(url)
+            if response.status_code != 200:
+                ctx.outcome.unavailable.append(f"{name} ({case}): {url} answered {response.status_code}")
+                continue
+            body = response.json()
+            returned = len(body.get("features", []))
+            sg_timing = measure(_getter(sg, url), ctx.sizes.runs)
+            comparisons = [_floor_comparison(ctx, statements, 1.5)]
+            props = sorted(set(body["features"][0]["properties"]) & columns) if returned else []
+            tipg_url = f"{TIPG_COLLECTION}/items?{tipg_query}&geom-column=geom"
+            if props:
+                tipg_url += "&properties=" + ",".join(props)
+            comparisons.append(_tipg_comparison(ctx, tipg, tipg_url, 1.0, "faster (< 1×)"))
+            ctx.outcome.results.append(
+                Result(
+                    "items",
+                    case,
+                    sg_timing,
+                    comparisons,
+                    note=f"{returned:,} features, {len(response.content) / 1e6:.1f} MB",
+                )
+            )
+
+
+def _floor_comparison(ctx: Context, statements: list[tuple[str, Any]], max_ratio: float) -> Comparison:
+    if not statements:
+        return Comparison("SQL floor", None, max_ratio, f"≤ {max_ratio}×", "no SQL on hazard_areas captured")
+    return Comparison(
+        "SQL floor (psycopg2)", measure(ctx.floor(statements), ctx.sizes.runs), max_ratio, f"≤ {max_ratio}×"
+    )
+
+
+def _tipg_comparison(
+    ctx: Context, tipg: httpx.Client | None, url: str, max_ratio: float, target: str
+) -> Comparison:
+    if tipg is None:
+        return Comparison("tipg", None, max_ratio, target, "tipg did not start")
+    try:
+        return Comparison(
+            "tipg " + _tipg_version(), measure(_getter(tipg, url), ctx.sizes.runs), max_ratio, target
+        )
+    except RuntimeError as exc:
+        return Comparison("tipg", None, max_ratio, target, str(exc)[:200])
+
+
+def _tipg_version() -> str:
+    from importlib.metadata import version
+
+    return version("tipg")
+
+
+class _optional_client:
+    def __init__(self, server: Server | None) -> None:
+        self.client = _http(server) if server is not None else None
+
+    def __enter__(self) -> httpx.Client | None:
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
+# -- tiles -------------------------------------------------------------------------------
+def tiles(ctx: Context) -> None:
+    if ctx.safeground is None or not ctx.has_route(TILE.format(z=6, y=30, x=40)):
+        ctx.outcome.unavailable.append(f"tiles: {TILE} not available yet")
+        return
+    lon, lat = densest_point(ctx.read_db)
+    with _http(ctx.safeground, ctx.auth) as sg, _optional_client(ctx.tipg) as tipg:
+        for z in (6, 8):
+            x, y = tile_of(lon, lat, z)
+            url = TILE.format(z=z, y=y, x=x)
+            response, statements = ctx.captured_sql(url)
+            if response.status_code != 200:
+                ctx.outcome.unavailable.append(f"tiles z{z}: {url} answered {response.status_code}")
+                continue
+            fields = _mvt_fields(response.content, ctx.work_dir)
+            sg_timing = measure(_getter(sg, url), ctx.sizes.runs)
+            comparisons = [_floor_comparison(ctx, statements, 1.3)]
+            tipg_url = f"{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}?geom-column=geom"
+            if fields:
+                tipg_url += "&properties=" + ",".join(sorted(fields & _columns(ctx.read_db)))
+            comparisons.append(_tipg_comparison(ctx, tipg, tipg_url, 1.0, "no slower (≤ 1×)"))
+            ctx.outcome.results.append(
+                Result(
+                    "tiles",
+                    f"z{z} tile {z}/{y}/{x} (dense area)",
+                    sg_timing,
+                    comparisons,
+                    note=f"{len(response.content) / 1e3:.0f} kB MVT",
+                )
+            )
+
+
+def _mvt_fields(tile: bytes, work_dir: Path) -> set[str]:
+    """Attribute names in an MVT tile, read with GDAL's MVT driver (to ask tipg for the same)."""
+    if not tile or shutil.which("ogrinfo") is None:
+        return set()
+    path = work_dir / "probe.mvt"
+    path.write_bytes(tile)
+    out = subprocess.run(
+        ["ogrinfo", "-ro", "-so", "-al", str(path)], capture_output=True, text=True, check=False
+    )
+    return set(re.findall(r"^(\w+): (?:String|Integer|Integer64|Real)", out.stdout, re.MULTILINE)) - {
+        "mvt_id"
+    }
+
+
+# -- import ------------------------------------------------------------------------------
+def import_gpkg(ctx: Context, gpkg: Path, features: int) -> None:
+    safeground = shutil.which("safeground") or str(Path(sys.executable).parent / "safeground")
+    probe = subprocess.run([safeground, "import", "--help"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        ctx.outcome.unavailable.append("import: `safeground import` not available yet")
+        return
+    env = {**os.environ, "SAFEGROUND_DATABASE_URL": database.db_url(database.IMPORT_DB)}
+    cli = [safeground, "import", str(gpkg), "--programme", "SOM", "--layer", "hazard_areas"]
+    ogr = [
+        "ogr2ogr",
+        "-f",
+        "PostgreSQL",
+        f"PG:{database.libpq_dsn(database.IMPORT_DB)}",
+        str(gpkg),
+        "-nln",
+        "ogr_hazard_areas",
+        "-overwrite",
+    ]
+    failures: list[str] = []
+
+    def timed(cmd: list[str], check_rows: str | None) -> float:
+        database.copy_of(database.BASE_DB, database.IMPORT_DB)
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            failures.append(f"{cmd[1]} exit {proc.returncode}: {(proc.stdout + proc.stderr)[-400:]}")
+        elif check_rows:
+            stored = _sql(database.IMPORT_DB, f"SELECT count(*) FROM {check_rows}")[0][0]
+            if stored != features:
+                failures.append(f"{check_rows}: {stored} rows stored, {features} expected")
+        return elapsed
+
+    runs, warmup = ctx.sizes.import_runs, 1
+    cli_times = [timed(cli, "hazard_areas") for _ in range(warmup + runs)][warmup:]
+    ogr_times = [timed(ogr, "ogr_hazard_areas") for _ in range(warmup + runs)][warmup:]
+    database.drop(database.IMPORT_DB)
+    ctx.outcome.results.append(
+        Result(
+            "import",
+            f"GeoPackage, {features:,} polygons (SOM)",
+            Timing(cli_times),
+            [Comparison(f"ogr2ogr -f PostgreSQL ({_gdal_version()})", Timing(ogr_times), 5.0, "≤ 5×")],
+            note="; ".join(failures[:2]) if failures else "CLI process start-up included; all rows checked",
+        )
+    )
+
+
+def _gdal_version() -> str:
+    out = subprocess.run(["ogr2ogr", "--version"], capture_output=True, text=True, check=False).stdout
+    match = re.search(r"GDAL ([\d.]+)", out)
+    return f"GDAL {match.group(1)}" if match else "GDAL"
+
+
+# -- summary -----------------------------------------------------------------------------
+def summary(ctx: Context) -> None:
+    if ctx.safeground is None or not ctx.has_route(SUMMARY):
+        ctx.outcome.unavailable.append(f"summary: {SUMMARY} not available yet")
+        return
+    # The route exists; the benchmark's release generator (300,000 land releases) is not
+    # written yet, so the figures would be over an empty release table.
+    ctx.outcome.unavailable.append(
+        "summary: the route exists, but the benchmark does not yet generate the 300,000 land releases"
+    )
+
+
+# -- throughput --------------------------------------------------------------------------
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local i = 0
+%(headers)s
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH {\\"requests\\":%%d,\\"duration_us\\":%%d,\\"p50\\":%%d,\\"p95\\":%%d,\\"p99\\":%%d,\\"errors\\":%%d,\\"non2xx\\":%%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def _mixed_paths(ctx: Context, flavour: str) -> list[str]:
+    """A fixed, deterministic mix: 40 % single features, 30 % tiles, 30 % small bbox queries."""
+    ids = [r[0] for r in _sql(ctx.read_db, "SELECT id FROM hazard_areas ORDER BY id")]
+    lon, lat = densest_point(ctx.read_db)
+    box, _ = bbox_with(ctx.read_db, (lon, lat), 100)
+    half = (box[2] - box[0]) / 2
+    paths: list[str] = []
+    for k in range(300):
+        kind = k % 10
+        if kind < 4:
+            fid = ids[(k * 7919) % len(ids)]
+            paths.append(
+                f"{ITEMS}/{fid}" if flavour == "sg" else f"{TIPG_COLLECTION}/items/{fid}?geom-column=geom"
+            )
+        elif kind < 7:
+            z = 9 + k % 4
+            dx, dy = ((k * 37) % 9 - 4) * 0.05, ((k * 53) % 9 - 4) * 0.05
+            x, y = tile_of(lon + dx, lat + dy, z)
+            paths.append(
+                TILE.format(z=z, y=y, x=x)
+                if flavour == "sg"
+                else f"{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}?geom-column=geom"
+                "&properties=reference,classification,status"
+            )
+        else:
+            dx, dy = ((k * 31) % 7 - 3) * half, ((k * 17) % 7 - 3) * half
+            b = f"{box[0] + dx:.5f},{box[1] + dy:.5f},{box[2] + dx:.5f},{box[3] + dy:.5f}"
+            paths.append(
+                f"{ITEMS}?bbox={b}&limit=100"
+                if flavour == "sg"
+                else f"{TIPG_COLLECTION}/items?bbox={b}&limit=100&geom-column=geom"
+            )
+    return paths
+
+
+def throughput(ctx: Context) -> None:
+    if ctx.safeground is None or not (ctx.has_route(ITEMS) and ctx.has_route(ITEMS + "/1")):
+        ctx.outcome.unavailable.append("throughput: items / single-feature routes not available yet")
+        return
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        ctx.outcome.unavailable.append("throughput: `wrk` is not installed (apt-get install wrk)")
+        return
+    tile_ok = ctx.has_route(TILE.format(z=6, y=30, x=40))
+    targets: list[tuple[str, Server, str, dict[str, str]]] = [("SafeGround", ctx.safeground, "sg", ctx.auth)]
+    if ctx.tipg is not None:
+        targets.append(("tipg " + _tipg_version(), ctx.tipg, "tipg", {}))
+    for label, server, flavour, headers in targets:
+        paths = _mixed_paths(ctx, flavour)
+        if not tile_ok:
+            paths = [p for p in paths if "/tiles/" not in p]
+        with httpx.Client(base_url=server.base, headers=headers, timeout=60) as client:
+            bad = [p for p in paths[:10] if client.get(p).status_code != 200]
+        script = ctx.work_dir / f"mix-{flavour}.lua"
+        header_lua = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+        script.write_text(
+            WRK_SCRIPT % {"paths": ",".join(json.dumps(p) for p in paths), "headers": header_lua}
+        )
+        seconds = ctx.sizes.throughput_seconds
+        # One client thread, 8 connections: the load tool itself must not starve 2 cores.
+        cmd = [wrk, "-t1", "-c8", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), server.base]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+        match = re.search(r"^BENCH (\{.*\})$", proc.stdout, re.MULTILINE)
+        if not match:
+            ctx.outcome.unavailable.append(f"throughput ({label}): wrk failed: {proc.stderr[-300:]}")
+            continue
+        data = json.loads(match.group(1))
+        duration = data["duration_us"] / 1e6
+        ctx.outcome.throughput.append(
+            Throughput(
+                label,
+                data["requests"] / duration,
+                data["p50"] / 1000,
+                data["p95"] / 1000,
+                data["p99"] / 1000,
+                data["requests"],
+                duration,
+                data["errors"],
+                data["non2xx"],
+                note=("mix without tiles; " if not tile_ok else "")
+                + (f"warm-up saw non-200 for {len(bad)} of 10 paths" if bad else ""),
+            )
+        )
+
+
+def new_work_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="sg-bench-"))
