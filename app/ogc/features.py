@@ -1,0 +1,196 @@
+"""OGC API – Features: the SQL side of items, single features, extents and CSV.
+
+Routers call these; each function runs at most a couple of queries and streams rows straight
+from a server-side cursor.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from app.ogc import crs as crs_mod
+from app.ogc.access import Access
+from app.ogc.collections import Prop
+from app.ogc.query import Query, SortKey, encode_cursor, feature_sql, key_sql, order_sql
+from geo.geojson import GEOJSON, primed, stream_rows
+
+# Up to this many matches numberMatched is exact; beyond, the planner's estimate is given.
+EXACT_COUNT_CAP = 10_000
+
+
+def items_sql(
+    query: Query, out: crs_mod.Crs, keys: list[SortKey], cursor_condition: str | None, limit: int
+) -> str:
+    c = query.access.collection
+    where = query.where + ([cursor_condition] if cursor_condition else [])
+    return (
+        f"SELECT {feature_sql(query.access, out)} AS feature, {key_sql(keys, c.id_column)} AS key "
+        f"FROM {query.from_sql} WHERE {' AND '.join(where)} "
+        f"ORDER BY {order_sql(keys, c.id_column)} LIMIT {int(limit) + 1}"
+    )
+
+
+def stream_items(
+    engine: Engine,
+    query: Query,
+    sql: str,
+    limit: int,
+    first_page: bool,
+    next_url: Callable[[str], str],
+    links: list[dict[str, Any]],
+) -> Iterator[bytes]:
+    """The FeatureCollection, streamed: rows as PostgreSQL wrote them, then the paging members."""
+    rows = primed(stream_rows(engine, sql, query.all_params()))
+
+    def body() -> Iterator[bytes]:
+        yield b'{"type":"FeatureCollection","features":['
+        count = 0
+        last_key: Any = None
+        has_more = False
+        for feature, key in rows:
+            if count == limit:
+                has_more = True
+                break
+            if count:
+                yield b","
+            yield feature.encode()
+            last_key = key
+            count += 1
+        # The whole result fitted in one page: its size is the exact match count, for free.
+        matched = count if first_page and not has_more else number_matched(engine, query)
+        all_links = list(links)
+        if has_more:
+            all_links.append(
+                {
+                    "rel": "next",
+                    "type": GEOJSON,
+                    "title": "Next page",
+                    "href": next_url(encode_cursor(last_key)),
+                }
+            )
+        tail = {
+            "numberReturned": count,
+            "numberMatched": matched,
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "links": all_links,
+        }
+        yield b"]," + orjson.dumps(tail)[1:]
+
+    return body()
+
+
+def number_matched(engine: Engine, query: Query) -> int:
+    """Exact up to EXACT_COUNT_CAP matches; above that the planner's estimate (a big table is
+    not counted on every page)."""
+    base = f"SELECT 1 FROM {query.from_sql} WHERE {query.where_sql}"
+    with engine.connect() as conn:
+        capped = conn.execute(
+            text(f"SELECT count(*) FROM ({base} LIMIT {EXACT_COUNT_CAP + 1}) s"), query.all_params()
+        ).scalar_one()
+        if capped <= EXACT_COUNT_CAP:
+            return int(capped)
+        plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {base}"), query.all_params()).scalar_one()
+    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_COUNT_CAP + 1)
+
+
+def one_feature(engine: Engine, query: Query, out: crs_mod.Crs, feature_id: int) -> str | None:
+    c = query.access.collection
+    sql = (
+        f"SELECT {feature_sql(query.access, out)} FROM {query.from_sql} "
+        f"WHERE {query.where_sql} AND {c.id_column} = :feature_id"
+    )
+    with engine.connect() as conn:
+        return conn.execute(text(sql), {**query.all_params(), "feature_id": feature_id}).scalar()
+
+
+def extent(engine: Engine, query: Query) -> dict[str, Any]:
+    """Spatial (CRS84) and temporal extent of what this caller can see."""
+    c = query.access.collection
+    dt = c.datetime_column or "NULL::timestamptz"
+    sql = (
+        f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1 FROM ("
+        f"SELECT ST_Extent({c.geometry_column}) AS e, min({dt}) AS t0, max({dt}) AS t1 "
+        f"FROM {query.from_sql} WHERE {query.where_sql}) s"
+    )
+    with engine.connect() as conn:
+        row = conn.execute(text(sql), query.all_params()).one()
+    extent: dict[str, Any] = {}
+    if row[0] is not None:
+        extent["spatial"] = {"bbox": [[round(v, 7) for v in row[:4]]], "crs": crs_mod.CRS84}
+    else:
+        extent["spatial"] = {"bbox": [[-180.0, -90.0, 180.0, 90.0]], "crs": crs_mod.CRS84}
+    if c.datetime_column:
+        interval = [_iso(row[4]), _iso(row[5])]
+        extent["temporal"] = {
+            "interval": [interval],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        }
+    return extent
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- flat rows: CSV and file exports ------------------------------------------------------------
+
+
+def flat_columns(access: Access) -> list[Prop]:
+    """Properties every visible programme shows (a table has one set of columns)."""
+    return list(access.visible_properties())
+
+
+def flat_sql(query: Query, out: crs_mod.Crs, geometry_as: str = "wkt", limit: int | None = None) -> str:
+    """One row per feature: id, the properties as plain columns (lists joined with ';'), geometry."""
+    c = query.access.collection
+    columns = [f"{c.id_column} AS id"]
+    for prop in flat_columns(query.access):
+        expr = f"array_to_string({prop.expr}, ';')" if prop.type == "string[]" else prop.expr
+        columns.append(f'{expr} AS "{prop.name}"')
+    geometry = out.output_sql(c.geometry_column)
+    if geometry_as == "wkt":
+        columns.append(f"ST_AsText({geometry}, {out.precision}) AS geometry_wkt")
+    else:
+        columns.append(f"ST_AsBinary({geometry}) AS geometry")
+    sql = f"SELECT {', '.join(columns)} FROM {query.from_sql} WHERE {query.where_sql} ORDER BY {c.id_column}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise text a spreadsheet would run as a formula (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def csv_stream(engine: Engine, query: Query, sql: str) -> Iterator[bytes]:
+    header = ["id"] + [p.name for p in flat_columns(query.access)] + ["geometry_wkt"]
+    rows = primed(stream_rows(engine, sql, query.all_params()))
+
+    def body() -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        for index, row in enumerate(rows):
+            writer.writerow([safe_cell(v) for v in row])
+            if index % 500 == 0:
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode()
+
+    return body()
