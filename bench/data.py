@@ -9,9 +9,8 @@ from pathlib import Path
 import geopandas as gpd
 
 from bench import database
-from bench import generator as generator_module
 from bench.config import Sizes
-from bench.generator import HazardSet, hazard_areas
+from geo import synthetic
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -24,10 +23,10 @@ def prepare_read_db(sizes: Sizes) -> str:
         print(f"  reusing database {sizes.read_db}")
         return sizes.read_db
     start = time.perf_counter()
-    sets = [hazard_areas(code, n, seed=sizes.seed) for code, n in sizes.hazards]
+    frames = [(code, synthetic.synthetic_hazards(code, n, seed=sizes.seed)) for code, n in sizes.hazards]
     generated = time.perf_counter()
     database.copy_of(database.BASE_DB, sizes.read_db)
-    rows = database.load_hazards(sizes.read_db, sets)
+    rows = database.load_hazards(sizes.read_db, frames)
     database.mark_read_db(sizes.read_db, key)
     print(
         f"  {rows:,} hazard areas generated in {generated - start:.1f} s and loaded into "
@@ -36,19 +35,8 @@ def prepare_read_db(sizes: Sizes) -> str:
     return sizes.read_db
 
 
-def to_geopackage(hazards: HazardSet, path: Path) -> Path:
-    """The hazards as a field team would send them: one polygon layer, plain attributes."""
-    frame = gpd.GeoDataFrame(
-        {
-            "name": hazards.name,
-            "classification": hazards.classification,
-            "status": hazards.status,
-            "contamination_types": [",".join(c) for c in hazards.contamination_types],
-            "priority": hazards.priority,
-        },
-        geometry=hazards.geometry,
-        crs="EPSG:4326",
-    )
+def to_geopackage(frame: gpd.GeoDataFrame, path: Path) -> Path:
+    """Write ``frame`` (file-ready columns, as a surveyor's file has them) as layer ``hazard_areas``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.gpkg")
     tmp.unlink(missing_ok=True)
@@ -59,8 +47,8 @@ def to_geopackage(hazards: HazardSet, path: Path) -> Path:
 
 def import_file(sizes: Sizes) -> Path:
     """The import scenario's GeoPackage (one programme, SOM), cached by size and seed."""
-    source = hashlib.sha1(Path(generator_module.__file__).read_bytes()).hexdigest()[:8]  # noqa: S324
+    source = hashlib.sha1(Path(synthetic.__file__).read_bytes()).hexdigest()[:8]  # noqa: S324
     path = CACHE / f"import-SOM-{sizes.import_features}-{sizes.seed}-{source}.gpkg"
     if not path.exists():
-        to_geopackage(hazard_areas("SOM", sizes.import_features, seed=sizes.seed + 1), path)
+        to_geopackage(synthetic.synthetic_hazards("SOM", sizes.import_features, seed=sizes.seed + 1), path)
     return path

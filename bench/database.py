@@ -4,13 +4,14 @@
   programmes, their real admin-1 boundaries, organisations and teams. Used as a template.
 - ``sg_bench`` / ``sg_bench_quick``: a copy of the base holding the read scenarios' hazard
   areas, loaded with set-based SQL (``COPY`` + one ``INSERT … SELECT``). Kept between runs
-  and reused when its fingerprint (sizes, seed, generator and migrations) is unchanged.
+  and reused when its fingerprint (sizes, seed, geo/synthetic.py and migrations) is unchanged.
 - ``sg_bench_import``: a fresh copy of the base for every import run, so each run starts
   from the same state.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 from collections.abc import Iterator
@@ -18,11 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import pandas as pd
 import psycopg2
 import shapely
 from sqlalchemy.engine import make_url
-
-from bench.generator import HazardSet
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_DB = "sg_bench_base"
@@ -83,7 +84,7 @@ def _fingerprint(*parts: str) -> str:
     digest = hashlib.sha1()  # noqa: S324 - a cache key
     for path in sorted((ROOT / "migrations" / "versions").glob("*.py")):
         digest.update(path.read_bytes())
-    for path in (ROOT / "app" / "demo.py", ROOT / "bench" / "generator.py", ROOT / "bench" / "database.py"):
+    for path in (ROOT / "app" / "demo.py", ROOT / "geo" / "synthetic.py", ROOT / "bench" / "database.py"):
         digest.update(path.read_bytes())
     for part in parts:
         digest.update(part.encode())
@@ -137,12 +138,30 @@ def mark_read_db(name: str, *parts: str) -> None:
     _set_comment(name, _fingerprint(*parts))
 
 
-def _array_literal(values: list[str]) -> str:
-    return "{" + ",".join(values) + "}"
+STAGING_COLUMNS = [
+    "programme",
+    "reference",
+    "name",
+    "classification",
+    "status",
+    "contamination_types",
+    "evidence_direct",
+    "evidence_indirect",
+    "information_source",
+    "reliability",
+    "blockages",
+    "beneficiaries_women",
+    "beneficiaries_men",
+    "beneficiaries_girls",
+    "beneficiaries_boys",
+    "priority",
+    "notes",
+    "wkb",
+]
 
 
-def load_hazards(name: str, sets: list[HazardSet]) -> int:
-    """Load synthetic hazard areas with set-based SQL; returns the number of rows.
+def load_hazards(name: str, frames: list[tuple[str, gpd.GeoDataFrame]]) -> int:
+    """Load synthetic hazard areas (``geo.synthetic`` frames) with set-based SQL; returns the row count.
 
     The rows are stored as approved, with geodesic areas and admin-1 assigned in SQL, the way
     the app stores them. Triggers (audit) are switched off for this session only: the read
@@ -152,40 +171,40 @@ def load_hazards(name: str, sets: list[HazardSet]) -> int:
     with connect(name) as conn, conn.cursor() as cur:
         cur.execute("SET session_replication_role = replica")
         cur.execute(
-            "CREATE TEMP TABLE staging (programme text, reference text, name text, classification text,"
-            " status text, contamination text[], priority int, wkb text)"
+            "CREATE TEMP TABLE staging ("
+            + ", ".join(
+                f"{c} int" if c.startswith(("beneficiaries", "priority")) else f"{c} text"
+                for c in STAGING_COLUMNS
+            )
+            + ")"
         )
-        for hazards in sets:
-            for start in range(0, len(hazards), 20_000):
-                end = min(start + 20_000, len(hazards))
-                wkb = shapely.to_wkb(hazards.geometry[start:end], hex=True)
-                buffer = io.StringIO()
-                for i in range(start, end):
-                    buffer.write(
-                        "\t".join(
-                            [
-                                hazards.programme,
-                                hazards.reference[i],
-                                hazards.name[i],
-                                str(hazards.classification[i]),
-                                str(hazards.status[i]),
-                                _array_literal(hazards.contamination_types[i]),
-                                str(int(hazards.priority[i])),
-                                str(wkb[i - start]),
-                            ]
-                        )
-                        + "\n"
-                    )
-                buffer.seek(0)
-                cur.copy_expert("COPY staging FROM STDIN", buffer)
+        for programme, frame in frames:
+            table = pd.DataFrame(frame.drop(columns="geometry"))
+            table["programme"] = programme
+            table["reference"] = [f"{programme}-HA-{i + 1:06d}" for i in range(len(frame))]
+            table["wkb"] = shapely.to_wkb(frame.geometry.values, hex=True)
+            buffer = io.StringIO()
+            table[STAGING_COLUMNS].to_csv(
+                buffer, sep="\t", header=False, index=False, quoting=csv.QUOTE_NONE, escapechar="\\"
+            )
+            buffer.seek(0)
+            cur.copy_expert("COPY staging FROM STDIN", buffer)
         cur.execute(
             """
             INSERT INTO hazard_areas (
-                programme_id, reference, name, classification, status, contamination_types, priority,
-                geom, remaining_geom, area_m2, remaining_m2, admin1_code, admin1_name,
+                programme_id, reference, name, classification, status, contamination_types,
+                evidence, information_source, reliability, blockages,
+                beneficiaries_women, beneficiaries_men, beneficiaries_girls, beneficiaries_boys,
+                priority, notes, geom, remaining_geom, area_m2, remaining_m2, admin1_code, admin1_name,
                 review_status, reviewed_by, reviewed_at, created_by, updated_by)
-            SELECT p.id, s.reference, s.name, s.classification, s.status, s.contamination, s.priority,
-                   g.geom, g.geom, g.area, g.area, a.code, a.name,
+            SELECT p.id, s.reference, s.name, s.classification, s.status,
+                   string_to_array(s.contamination_types, ','),
+                   jsonb_build_object(
+                       'direct', to_jsonb(string_to_array(coalesce(s.evidence_direct, ''), ',')),
+                       'indirect', to_jsonb(string_to_array(coalesce(s.evidence_indirect, ''), ','))),
+                   s.information_source, s.reliability, string_to_array(coalesce(s.blockages, ''), ','),
+                   s.beneficiaries_women, s.beneficiaries_men, s.beneficiaries_girls, s.beneficiaries_boys,
+                   s.priority, s.notes, g.geom, g.geom, g.area, g.area, a.code, a.name,
                    'approved', 'bench', now(), 'bench', 'bench'
             FROM staging s
             JOIN programmes p ON p.code = s.programme
