@@ -1,0 +1,641 @@
+"""Geometry checks for hazard polygons, vectorised over many features at once.
+
+One public entry point checks a whole upload (or a single API feature) in a handful of
+shapely 2 / numpy array operations, so 50,000 polygons cost about as much as a few::
+
+    from geo.checks import check_polygons
+    results = check_polygons(geoms, programme_id, db)   # geoms: shapely geometries or None
+    for r in results:
+        r.index, r.status            # feature index in the input, "valid" | "repaired" | "rejected"
+        r.messages                   # what was found, in words a surveyor understands
+        r.codes                      # the same as stable codes (see CHECKS)
+        r.geometry                   # MultiPolygon, EPSG:4326, 2D — what to store (None if rejected)
+        r.raw_geometry               # the geometry as received, when it was repaired (keep it)
+        r.area_before_m2, r.area_after_m2   # geodesic m², set when a repair was tried
+
+Input geometries must be lon/lat (EPSG:4326): reproject before calling. The checks, each
+with its own message (codes in brackets):
+
+* ``empty`` — missing, empty geometry;
+* ``not_polygon`` / ``geometry_collection`` / ``mixed_types`` — only Polygon and MultiPolygon
+  are hazard areas; GeometryCollections are refused, naming the types they mix;
+* ``z_dropped`` / ``m_dropped`` — Z/M values are dropped (a note; the feature is kept, 2D);
+* ``too_many_vertices`` — over ``settings.max_vertices_per_feature``;
+* ``not_finite`` — NaN or infinite coordinates;
+* ``projected_without_crs`` — values such as 412345/1234567 that look like metres of a
+  projected CRS (UTM) sent without saying which CRS;
+* ``out_of_range`` — outside lon −180..180 / lat −90..90;
+* ``too_few_vertices`` — a ring with fewer than 3 distinct vertices;
+* ``vertex_gap`` — consecutive vertices farther apart than ``settings.max_vertex_gap_m``
+  (geodesic), usually a typing error in one coordinate;
+* ``latlon_swapped`` — outside the programme's country, but inside it with x and y swapped;
+* ``outside_country`` — farther than ``settings.country_buffer_m`` from the programme's
+  admin areas;
+* ``repaired`` / ``invalid`` — an invalid polygon (self-intersection, overlapping parts…) is
+  repaired with ``make_valid`` only when the geodesic area changes by less than
+  ``settings.repair_area_tolerance`` (relative); otherwise it is rejected;
+* ``zero_area`` — nothing of the polygon is left (collinear vertices, collapsed rings).
+
+:func:`find_possible_duplicates` finds existing hazards of the programme that overlap the
+new polygons above ``settings.duplicate_overlap_threshold``, set-based in SQL.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely.geometry import MultiPolygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.settings import get_settings
+from geo.areas import WGS84, geodesic_areas
+
+CHECKS = (
+    "empty",
+    "not_polygon",
+    "geometry_collection",
+    "mixed_types",
+    "z_dropped",
+    "m_dropped",
+    "too_many_vertices",
+    "not_finite",
+    "projected_without_crs",
+    "out_of_range",
+    "too_few_vertices",
+    "vertex_gap",
+    "latlon_swapped",
+    "outside_country",
+    "repaired",
+    "invalid",
+    "zero_area",
+)
+
+# Codes that are notes only: the feature is still stored.
+NOTES = {"z_dropped", "m_dropped", "repaired"}
+
+_POLYGON, _MULTIPOLYGON, _COLLECTION = 3, 6, 7
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+# Metres per degree of latitude, a lower bound: a buffer of b / this many degrees is ≥ b metres.
+_M_PER_DEG_MIN = 110_000.0
+
+
+@dataclass
+class FeatureCheck:
+    """The result of checking one feature."""
+
+    index: int
+    status: str = "valid"  # valid | repaired | rejected
+    messages: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    geometry: MultiPolygon | None = None
+    raw_geometry: BaseGeometry | None = None
+    area_before_m2: float | None = None
+    area_after_m2: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+    def as_report(self) -> dict[str, Any]:
+        """The JSON-ready part of the result (no geometry), for validation reports."""
+        report: dict[str, Any] = {"index": self.index, "status": self.status, "messages": self.messages}
+        report["codes"] = self.codes
+        if self.area_before_m2 is not None:
+            report["area_before_m2"] = round(self.area_before_m2, 2)
+        if self.area_after_m2 is not None:
+            report["area_after_m2"] = round(self.area_after_m2, 2)
+        return report
+
+
+class _Results:
+    """Per-feature outcome arrays; messages are added only for the features concerned."""
+
+    def __init__(self, count: int) -> None:
+        self.rejected = np.zeros(count, dtype=bool)
+        self.messages: dict[int, list[str]] = {}
+        self.codes: dict[int, list[str]] = {}
+
+    def note(self, index: int, code: str, message: str) -> None:
+        self.codes.setdefault(index, []).append(code)
+        self.messages.setdefault(index, []).append(message)
+
+    def reject(self, index: int, code: str, message: str) -> None:
+        self.rejected[index] = True
+        self.note(index, code, message)
+
+    def active(self) -> NDArray[np.bool_]:
+        return ~self.rejected
+
+
+def _fmt_m2(value: float) -> str:
+    if value >= 1_000_000:
+        return f"{value:,.0f} m² ({value / 1_000_000:.2f} km²)"
+    return f"{value:,.1f} m² ({value / 10_000:.2f} ha)"
+
+
+def _check_types(geoms: NDArray[np.object_], results: _Results) -> NDArray[np.object_]:
+    missing = shapely.is_missing(geoms)
+    empty = np.zeros(len(geoms), dtype=bool)
+    empty[~missing] = shapely.is_empty(geoms[~missing])
+    for i in np.flatnonzero(missing | empty):
+        results.reject(int(i), "empty", "The geometry is missing or empty.")
+    type_id = shapely.get_type_id(geoms)
+    for i in np.flatnonzero(~(missing | empty) & ~np.isin(type_id, (_POLYGON, _MULTIPOLYGON))):
+        index = int(i)
+        if type_id[i] == _COLLECTION:
+            parts = shapely.get_parts(geoms[i])
+            kinds = sorted({_TYPE_NAMES.get(int(t), "?") for t in shapely.get_type_id(parts)})
+            if len(kinds) > 1:
+                results.reject(
+                    index,
+                    "mixed_types",
+                    f"A GeometryCollection mixing {', '.join(kinds)} is not a hazard area: "
+                    "send one Polygon or MultiPolygon per feature.",
+                )
+            else:
+                results.reject(
+                    index,
+                    "geometry_collection",
+                    "GeometryCollections are not accepted: send a Polygon or MultiPolygon.",
+                )
+        else:
+            name = _TYPE_NAMES.get(int(type_id[i]), "unknown geometry")
+            results.reject(
+                index, "not_polygon", f"A {name} is not a hazard area: send a Polygon or MultiPolygon."
+            )
+    work = geoms.copy()
+    work[results.rejected] = None
+    ok = results.active()
+    has_z = np.zeros(len(geoms), dtype=bool)
+    has_m = np.zeros(len(geoms), dtype=bool)
+    has_z[ok] = shapely.has_z(work[ok])
+    has_m[ok] = shapely.has_m(work[ok])
+    for i in np.flatnonzero(has_z):
+        results.note(int(i), "z_dropped", "Z (height) values were dropped; hazard areas are stored 2D.")
+    for i in np.flatnonzero(has_m):
+        results.note(int(i), "m_dropped", "M (measure) values were dropped; hazard areas are stored 2D.")
+    if has_z.any() or has_m.any():
+        flat = has_z | has_m
+        work[flat] = shapely.force_2d(work[flat])
+    return np.asarray(work, dtype=object)
+
+
+def _check_coordinates(work: NDArray[np.object_], results: _Results) -> None:
+    settings = get_settings()
+    count = len(work)
+    vertices = shapely.get_num_coordinates(work)
+    for i in np.flatnonzero(vertices > settings.max_vertices_per_feature):
+        results.reject(
+            int(i),
+            "too_many_vertices",
+            f"The polygon has {int(vertices[i]):,} vertices, over the limit of "
+            f"{settings.max_vertices_per_feature:,}; simplify it first.",
+        )
+        work[i] = None
+    coords, owner = shapely.get_coordinates(work, return_index=True)
+    if not len(coords):
+        return
+    x, y = coords[:, 0], coords[:, 1]
+    finite = np.isfinite(x) & np.isfinite(y)
+    bad_finite = np.bincount(owner[~finite], minlength=count) > 0
+    for i in np.flatnonzero(bad_finite):
+        results.reject(int(i), "not_finite", "Some coordinates are not finite numbers (NaN or infinity).")
+    with np.errstate(invalid="ignore"):
+        out = finite & ((np.abs(x) > 180) | (np.abs(y) > 90))
+        metres = out & (np.abs(x) <= 10_000_000) & (np.abs(y) <= 20_000_000) & (np.abs(x) >= 1_000)
+    out_count = np.bincount(owner[out], minlength=count)
+    metre_count = np.bincount(owner[metres], minlength=count)
+    first_out = np.full(count, -1)
+    out_positions = np.flatnonzero(out)
+    # The first offending coordinate of each feature, to show in the message.
+    first_out[owner[out_positions[::-1]]] = out_positions[::-1]
+    for i in np.flatnonzero((out_count > 0) & ~bad_finite):
+        px, py = x[first_out[i]], y[first_out[i]]
+        if metre_count[i] == out_count[i]:
+            results.reject(
+                int(i),
+                "projected_without_crs",
+                f"Coordinates such as ({px:g}, {py:g}) look like metres of a projected CRS (e.g. UTM) "
+                "but no CRS was given: say which (e.g. crs=EPSG:32638) or send lon/lat degrees.",
+            )
+        else:
+            results.reject(
+                int(i),
+                "out_of_range",
+                f"Coordinate ({px:g}, {py:g}) is outside longitude -180..180 / latitude -90..90.",
+            )
+    for i in np.flatnonzero(results.rejected):
+        work[i] = None
+
+
+def _check_rings(work: NDArray[np.object_], results: _Results) -> None:
+    """Distinct vertices per ring and the gap between consecutive vertices."""
+    settings = get_settings()
+    parts, part_owner = shapely.get_parts(work, return_index=True)
+    if not len(parts):
+        return
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    ring_owner = part_owner[ring_part]
+    coords, ring_of_coord = shapely.get_coordinates(rings, return_index=True)
+    x, y = coords[:, 0], coords[:, 1]
+
+    # Distinct vertices: a ring with area has at least 3; only the flat ones are counted, by
+    # sorting their coordinates by (ring, x, y) and counting changes.
+    flat_rings = np.flatnonzero(shapely.area(shapely.polygons(rings)) <= 0)
+    if len(flat_rings):
+        in_flat = np.isin(ring_of_coord, flat_rings)
+        fr, fx, fy = ring_of_coord[in_flat], x[in_flat], y[in_flat]
+        order = np.lexsort((fy, fx, fr))
+        r, xs, ys = fr[order], fx[order], fy[order]
+        new = np.ones(len(r), dtype=bool)
+        new[1:] = (r[1:] != r[:-1]) | (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
+        distinct = np.bincount(r[new], minlength=len(rings))
+        for ring in flat_rings[distinct[flat_rings] < 3]:
+            i = int(ring_owner[ring])
+            if not results.rejected[i]:
+                results.reject(
+                    i,
+                    "too_few_vertices",
+                    f"A ring has only {int(distinct[ring])} distinct vertices; a polygon needs at least 3.",
+                )
+
+    # Gaps: a cheap planar estimate first, the exact geodesic distance only where it matters.
+    same = ring_of_coord[1:] == ring_of_coord[:-1]
+    dlat = (y[1:] - y[:-1]) * 111_320.0
+    dlon = (x[1:] - x[:-1]) * 111_320.0 * np.cos(np.radians((y[1:] + y[:-1]) / 2))
+    rough = np.hypot(dlat, dlon)
+    suspect = np.flatnonzero(same & (rough > settings.max_vertex_gap_m * 0.9))
+    if not len(suspect):
+        return
+    _a, _b, exact = WGS84.inv(x[suspect], y[suspect], x[suspect + 1], y[suspect + 1])
+    exact = np.asarray(exact)
+    too_far = suspect[exact > settings.max_vertex_gap_m]
+    distance = dict(zip(suspect.tolist(), exact.tolist(), strict=True))
+    reported: set[int] = set()
+    for pos in too_far:
+        i = int(ring_owner[ring_of_coord[pos]])
+        if i in reported or results.rejected[i]:
+            continue
+        reported.add(i)
+        results.reject(
+            i,
+            "vertex_gap",
+            f"Consecutive vertices ({x[pos]:.6f}, {y[pos]:.6f}) and ({x[pos + 1]:.6f}, {y[pos + 1]:.6f}) "
+            f"are {distance[int(pos)] / 1000:.1f} km apart, more than "
+            f"{settings.max_vertex_gap_m / 1000:g} km: probably a typing error.",
+        )
+
+
+@dataclass
+class _Country:
+    fingerprint: tuple[Any, ...]
+    shape: BaseGeometry
+    buffered: BaseGeometry
+    label: str
+
+
+_COUNTRIES: dict[tuple[str, int], _Country] = {}
+
+
+def country_of(db: Session, programme_id: int) -> _Country | None:
+    """The programme's admin areas as one geometry (cached until the admin areas change)."""
+    settings = get_settings()
+    row = db.execute(
+        text(
+            "SELECT count(*), max(a.id), p.code, p.iso3 FROM programmes p "
+            "LEFT JOIN admin_areas a ON a.programme_id = p.id WHERE p.id = :p GROUP BY p.id"
+        ),
+        {"p": programme_id},
+    ).one_or_none()
+    fingerprint = (*(row or (0, None, None, None)), settings.country_buffer_m)
+    if not fingerprint[0]:
+        return None
+    key = (str(db.get_bind().engine.url), programme_id)
+    cached = _COUNTRIES.get(key)
+    if cached is not None and cached.fingerprint == fingerprint:
+        return cached
+    wkb = db.execute(
+        text(
+            "SELECT ST_AsBinary(ST_Union(geom)) FROM admin_areas WHERE programme_id = :p "
+            "AND level = (SELECT min(level) FROM admin_areas WHERE programme_id = :p)"
+        ),
+        {"p": programme_id},
+    ).scalar_one()
+    shape = shapely.from_wkb(bytes(wkb))
+    buffered = shapely.buffer(shape, settings.country_buffer_m / _M_PER_DEG_MIN)
+    shapely.prepare(shape)
+    shapely.prepare(buffered)
+    country = _Country(fingerprint, shape, buffered, f"{fingerprint[2]} ({fingerprint[3]})")
+    _COUNTRIES[key] = country
+    return country
+
+
+def _check_country(work: NDArray[np.object_], results: _Results, programme_id: int, db: Session) -> None:
+    settings = get_settings()
+    country = country_of(db, programme_id)
+    if country is None:
+        return  # a programme without boundaries cannot be checked; nothing to compare with
+    active = np.flatnonzero(results.active())
+    if not len(active):
+        return
+    inside = shapely.intersects(country.shape, work[active])
+    outside = active[~inside]
+    if not len(outside):
+        return
+    # Near the border (e.g. just off the coast): the exact geodesic distance, in SQL.
+    near = outside[shapely.intersects(country.buffered, work[outside])]
+    within: set[int] = set()
+    if len(near):
+        rows = db.execute(
+            text(
+                """
+                WITH c AS (
+                    SELECT ST_Union(geom)::geography AS g FROM admin_areas WHERE programme_id = :p
+                      AND level = (SELECT min(level) FROM admin_areas WHERE programme_id = :p))
+                SELECT u.i FROM c, unnest(CAST(:idx AS int[]), CAST(:wkb AS text[])) AS u(i, w)
+                WHERE ST_DWithin(c.g, ST_GeomFromEWKB(decode(u.w, 'hex'))::geography, :buffer)
+                """
+            ),
+            {
+                "p": programme_id,
+                "idx": [int(i) for i in near],
+                "wkb": shapely.to_wkb(
+                    shapely.set_srid(work[near], 4326), hex=True, include_srid=True
+                ).tolist(),
+                "buffer": settings.country_buffer_m,
+            },
+        ).all()
+        within = {int(r[0]) for r in rows}
+    far = np.asarray([i for i in outside if int(i) not in within], dtype=np.int64)
+    if not len(far):
+        return
+    swapped = shapely.transform(work[far], lambda c: c[:, ::-1])
+    swapped_inside = shapely.intersects(country.shape, swapped)
+    for i, was_swapped in zip(far, swapped_inside, strict=True):
+        x, y = shapely.get_coordinates(work[i])[0]
+        if was_swapped:
+            results.reject(
+                int(i),
+                "latlon_swapped",
+                f"The polygon is outside {country.label}, but would be inside it with longitude and "
+                f"latitude swapped (first vertex x={x:g}, y={y:g}): GeoJSON and WKT are longitude first.",
+            )
+        else:
+            results.reject(
+                int(i),
+                "outside_country",
+                f"The polygon (first vertex {x:.5f}, {y:.5f}) is more than "
+                f"{settings.country_buffer_m / 1000:g} km outside {country.label}.",
+            )
+
+
+def _polygonal(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The polygonal parts of each geometry, as one MultiPolygon each (empty when none)."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    keep = shapely.get_type_id(parts) == _POLYGON
+    out = np.empty(len(geoms), dtype=object)
+    out[:] = [MultiPolygon() for _ in range(len(geoms))]
+    if keep.any():
+        owners = owner[keep]
+        unique = np.unique(owners)
+        # Renumber owners 0..k-1 for shapely.multipolygons(indices=…).
+        multis = shapely.multipolygons(parts[keep], indices=np.searchsorted(unique, owners))
+        out[unique] = multis
+    return out
+
+
+def _check_validity(work: NDArray[np.object_], results: _Results, checks: list[FeatureCheck]) -> None:
+    settings = get_settings()
+    active = np.flatnonzero(results.active())
+    if not len(active):
+        return
+    valid = shapely.is_valid(work[active])
+    invalid = active[~valid]
+    if len(invalid):
+        reasons = shapely.is_valid_reason(work[invalid])
+        repaired = _polygonal(
+            np.asarray(shapely.make_valid(work[invalid], method="structure", keep_collapsed=False))
+        )
+        before = geodesic_areas(work[invalid])
+        after = geodesic_areas(repaired)
+        for k, i in enumerate(invalid):
+            index = int(i)
+            checks[index].area_before_m2 = float(before[k])
+            checks[index].area_after_m2 = float(after[k])
+            change = abs(after[k] - before[k]) / before[k] if before[k] > 0 else np.inf
+            if after[k] <= 0:
+                results.reject(
+                    index,
+                    "zero_area",
+                    f"The polygon is invalid ({reasons[k]}) and nothing of it is left once repaired: "
+                    "its vertices are collinear or its rings collapse.",
+                )
+            elif change <= settings.repair_area_tolerance:
+                results.note(
+                    index,
+                    "repaired",
+                    f"Invalid polygon ({reasons[k]}) repaired; area {_fmt_m2(before[k])} before, "
+                    f"{_fmt_m2(after[k])} after ({change * 100:.3f} % change). The original is kept.",
+                )
+                work[i] = repaired[k]
+            else:
+                pct = "an unbounded" if not np.isfinite(change) else f"a {change * 100:.1f} %"
+                results.reject(
+                    index,
+                    "invalid",
+                    f"Invalid polygon ({reasons[k]}). Repairing it would change the area from "
+                    f"{_fmt_m2(before[k])} to {_fmt_m2(after[k])}, {pct} change, more than the "
+                    f"{settings.repair_area_tolerance * 100:g} % allowed: correct it in the source.",
+                )
+    # Under a square metre is "zero": a rough m² from degrees² is enough for that threshold.
+    still = np.flatnonzero(results.active())
+    lat = shapely.bounds(work[still])[:, 1]
+    rough_m2 = shapely.area(work[still]) * 111_320.0**2 * np.cos(np.radians(lat))
+    for i in still[rough_m2 < 1.0]:
+        results.reject(
+            int(i), "zero_area", "The polygon has zero area (under 1 m²: its vertices are collinear)."
+        )
+
+
+def check_polygons(
+    geoms: Sequence[BaseGeometry | None] | NDArray[np.object_], programme_id: int, db: Session
+) -> list[FeatureCheck]:
+    """Check hazard polygons (lon/lat) for ``programme_id``; one :class:`FeatureCheck` per input.
+
+    Read-only: nothing is written to the database.
+    """
+    raw = np.empty(len(geoms), dtype=object)
+    raw[:] = geoms if isinstance(geoms, np.ndarray) else list(geoms)
+    checks = [FeatureCheck(index=i) for i in range(len(raw))]
+    if not len(raw):
+        return checks
+    results = _Results(len(raw))
+    work = _check_types(raw, results)
+    _check_coordinates(work, results)
+    work[results.rejected] = None
+    _check_rings(work, results)
+    work[results.rejected] = None
+    _check_country(work, results, programme_id, db)
+    _check_validity(work, results, checks)
+
+    ok = np.flatnonzero(results.active())
+    final = np.empty(len(raw), dtype=object)
+    if len(ok):
+        geoms_ok = work[ok]
+        is_poly = shapely.get_type_id(geoms_ok) == _POLYGON
+        if is_poly.any():
+            geoms_ok[is_poly] = shapely.multipolygons(
+                geoms_ok[is_poly], indices=np.arange(int(is_poly.sum()))
+            )
+        final[ok] = geoms_ok
+    for check in checks:
+        i = check.index
+        check.messages = results.messages.get(i, [])
+        check.codes = results.codes.get(i, [])
+        if results.rejected[i]:
+            check.status = "rejected"
+            check.geometry = None
+        else:
+            check.geometry = final[i]
+            if "repaired" in check.codes:
+                check.status = "repaired"
+                check.raw_geometry = raw[i]
+    return checks
+
+
+# -- possible duplicates ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    """An existing hazard overlapping a new polygon (percentages of each one's area)."""
+
+    index: int
+    hazard_id: int
+    reference: str
+    overlap_m2: float
+    overlap_pct: float  # share of the new polygon covered by the existing hazard
+    existing_overlap_pct: float  # share of the existing hazard covered by the new polygon
+
+    def as_report(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "hazard_id": self.hazard_id,
+            "reference": self.reference,
+            "overlap_m2": round(self.overlap_m2, 1),
+            "overlap_pct": round(self.overlap_pct, 1),
+            "existing_overlap_pct": round(self.existing_overlap_pct, 1),
+        }
+
+
+def copy_rows(db: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Bulk-load rows into ``table`` with COPY, inside the session's transaction.
+
+    Values are written in COPY text format: ``None`` is NULL; strings are escaped.
+    """
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write("\t".join(_copy_value(v) for v in row))
+        buffer.write("\n")
+    buffer.seek(0)
+    raw: Any = db.connection().connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+    finally:
+        cursor.close()
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int | float | np.integer | np.floating):
+        return str(value)
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def load_temp_geometries(db: Session, geoms: Sequence[BaseGeometry | None] | NDArray[np.object_]) -> str:
+    """A temporary table ``(idx int, geom geometry)`` holding ``geoms``; returns its name.
+
+    Dropped at the end of the transaction. Loaded with COPY as hex EWKB, vectorised.
+    """
+    name = f"tmp_geoms_{uuid.uuid4().hex[:10]}"
+    db.execute(text(f"CREATE TEMP TABLE {name} (idx int, geom geometry(Geometry, 4326)) ON COMMIT DROP"))
+    array = np.empty(len(geoms), dtype=object)
+    array[:] = list(geoms)
+    present = np.flatnonzero(~shapely.is_missing(array))
+    if len(present):
+        hexes = shapely.to_wkb(shapely.set_srid(array[present], 4326), hex=True, include_srid=True)
+        copy_rows(db, name, ("idx", "geom"), list(zip(present.tolist(), hexes.tolist(), strict=True)))
+    db.execute(text(f"ANALYZE {name}"))
+    return name
+
+
+def find_possible_duplicates(
+    db: Session,
+    programme_id: int,
+    geoms: Sequence[BaseGeometry | None] | NDArray[np.object_],
+    threshold: float | None = None,
+    exclude_ids: Sequence[int] = (),
+) -> list[PossibleDuplicate]:
+    """Existing hazards of the programme overlapping each new polygon by ``threshold`` or more.
+
+    The overlap counts when either share (of the new polygon, or of the existing hazard) reaches
+    the threshold (a fraction, default ``settings.duplicate_overlap_threshold``). Rejected
+    hazards and ``exclude_ids`` (e.g. the hazard being edited) are ignored. One SQL statement.
+    """
+    if threshold is None:
+        threshold = get_settings().duplicate_overlap_threshold
+    if not len(geoms):
+        return []
+    table = load_temp_geometries(db, geoms)
+    rows = db.execute(
+        text(
+            f"""
+            SELECT n.idx, h.id, h.reference, o.m2,
+                   100 * o.m2 / nullif(ST_Area(n.geom::geography), 0),
+                   100 * o.m2 / nullif(h.area_m2, 0)
+            FROM {table} n
+            JOIN hazard_areas h ON h.programme_id = :p AND h.geom && n.geom
+                 AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))
+                 AND ST_Intersects(h.geom, n.geom)
+            CROSS JOIN LATERAL (
+                SELECT ST_Area(ST_Intersection(h.geom, ST_MakeValid(n.geom))::geography) AS m2) o
+            WHERE o.m2 >= :t * least(ST_Area(n.geom::geography), h.area_m2)
+            ORDER BY n.idx, o.m2 DESC
+            """
+        ),
+        {"p": programme_id, "exclude": list(exclude_ids), "t": threshold},
+    ).all()
+    db.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    return [
+        PossibleDuplicate(
+            index=int(r[0]),
+            hazard_id=int(r[1]),
+            reference=str(r[2]),
+            overlap_m2=float(r[3]),
+            overlap_pct=float(r[4] or 0.0),
+            existing_overlap_pct=float(r[5] or 0.0),
+        )
+        for r in rows
+    ]
