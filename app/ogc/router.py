@@ -7,25 +7,32 @@ Thin HTTP layer: parameters are checked in :mod:`app.ogc.query`, SQL is written 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
-from fastapi.routing import APIRoute
 from starlette.responses import StreamingResponse
 
 from app.db import get_engine
-from app.errors import Problem, problem_response
+from app.errors import Problem
 from app.ogc import access as access_mod
 from app.ogc import collections as registry
 from app.ogc import crs as crs_mod
 from app.ogc import features, query
 from app.ogc.access import Access
-from app.ogc.collections import Collection
-from app.pages import render
+from app.ogc.common import (
+    CSV,
+    HTML,
+    JSON,
+    OGCRoute,
+    base_url,
+    collection_access,
+    html_page,
+    json_response,
+    wants_html,
+)
 from geo.geojson import GEOJSON
 
 CONFORMANCE = [
@@ -57,81 +64,10 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
 ]
 
-JSON = "application/json"
-HTML = "text/html"
-CSV = "text/csv"
-
-
-class OGCRoute(APIRoute):
-    """OGC API answers invalid parameters with 400 (the rest of the API uses 422)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = [
-                    {"parameter": str(e.get("loc", ("", ""))[-1]), "message": e.get("msg", "")}
-                    for e in exc.errors()
-                ]
-                detail = "; ".join(f"{e['parameter']}: {e['message']}" for e in errors) or "invalid request"
-                return problem_response(400, detail, "Invalid parameter", request.url.path, errors=errors)
-
-        return route
-
-
 router = APIRouter(prefix="/ogc", tags=["OGC API"], route_class=OGCRoute)
 
 CollectionId = Annotated[str, Path(description="Collection id, e.g. hazard_areas")]
 Format = Annotated[str | None, Query(alias="f", description="json or html (items also: csv)")]
-
-
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def wants_html(request: Request, f: str | None, allowed: tuple[str, ...] = ("json", "html")) -> bool:
-    if f is not None:
-        if f not in allowed:
-            raise Problem(400, f"f must be one of {', '.join(allowed)}.", "Invalid parameter", parameter="f")
-        return f == "html"
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "json" not in accept
-
-
-def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
-def json_response(body: Any, media_type: str = JSON, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), media_type=media_type, headers=headers)
-
-
-def html_page(request: Request, title: str, **context: Any) -> HTMLResponse:
-    principal = getattr(request.state, "principal", None)
-    context.setdefault("description", None)
-    context.setdefault("facts", None)
-    context.setdefault("table", None)
-    context.setdefault("links", None)
-    context["csrf_token"] = principal.csrf_token if principal else None
-    return render(request, "ogc.html", {"title": title, **context})
-
-
-def get_collection(collection_id: str) -> Collection:
-    collection = registry.get(collection_id)
-    if collection is None:
-        raise Problem(404, f"No collection {collection_id!r}.", available=sorted(registry.COLLECTIONS))
-    return collection
-
-
-def collection_access(request: Request, collection_id: str) -> Access:
-    """The collection and what this caller may read of it (one query on programmes)."""
-    collection = get_collection(collection_id)
-    principal = access_mod.caller(request)
-    with get_engine().connect() as conn:
-        programmes = access_mod.load_programmes(conn)
-    return access_mod.resolve(principal, collection, programmes)
 
 
 def collection_document(request: Request, access: Access, with_extent: bool = True) -> dict[str, Any]:
@@ -509,3 +445,9 @@ def item(
         return html_page(request, f"{access.collection.title} {feature_id}", facts=facts, links=links)
     feature["links"] = links
     return json_response(feature, GEOJSON, {"Content-Crs": f"<{out.uri}>"})
+
+
+# Tiles live in their own module; their routes hang under the same /ogc prefix.
+from app.ogc.tiles import router as tiles_router  # noqa: E402
+
+router.include_router(tiles_router)
