@@ -43,8 +43,15 @@ def db_url(name: str) -> str:
 
 
 def libpq_dsn(name: str) -> str:
-    """``host=… dbname=…`` for psycopg2 and GDAL's ``PG:`` driver."""
-    url = make_url(server_url())
+    """``host=… dbname=…`` for psycopg2 and GDAL's ``PG:`` driver.
+
+    ``name`` is a database on the benchmark's server, or a whole SQLAlchemy URL (tests).
+    """
+    if "://" in name:
+        url = make_url(name)
+        name = str(url.database)
+    else:
+        url = make_url(server_url())
     return f"host={url.host} port={url.port} user={url.username} password={url.password} dbname={name}"
 
 
