@@ -19,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default=",".join(SCENARIOS), help=f"comma-separated scenarios of {', '.join(SCENARIOS)}"
     )
     parser.add_argument("--no-write", action="store_true", help="print the report, do not write results/")
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="profile missed targets with py-spy (default: on for the full run, off for --quick)",
+    )
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(chosen) - set(SCENARIOS)
@@ -52,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ctx.close()
         outcome = ctx.outcome
+    if args.profile if args.profile is not None else not args.quick:
+        print("- profiles of missed targets")
+        scenarios.profile_missed(ctx, seconds=10)
     if "import" in chosen:
         # Last, and with the servers stopped: it copies databases and needs the CPU to itself.
         print("- import")

@@ -26,6 +26,7 @@ class Result:
     comparisons: list[Comparison] = field(default_factory=list)
     note: str = ""  # "not available yet: …", sizes, feature counts
     max_seconds: float | None = None  # an absolute target on SafeGround's median
+    url: str = ""  # SafeGround's URL, for the profile of a missed target
 
     def ratio(self, comparison: Comparison) -> float | None:
         if self.safeground is None or comparison.timing is None or comparison.timing.median <= 0:

@@ -241,6 +241,7 @@ def items(ctx: Context) -> None:
                     sg_timing,
                     comparisons,
                     note=f"{returned:,} features, {len(response.content) / 1e6:.1f} MB",
+                    url=url,
                 )
             )
 
@@ -312,6 +313,7 @@ def tiles(ctx: Context) -> None:
                     sg_timing,
                     comparisons,
                     note=f"{len(response.content) / 1e3:.0f} kB MVT",
+                    url=url,
                 )
             )
 
@@ -503,3 +505,20 @@ def throughput(ctx: Context) -> None:
 
 def new_work_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="sg-bench-"))
+
+
+def profile_missed(ctx: Context, seconds: int) -> None:
+    """Profile every HTTP case that missed a target (once per URL)."""
+    from bench import profile
+    from bench.report import RESULTS
+
+    done: set[str] = set()
+    for result in ctx.outcome.results:
+        missed = [c for c in result.comparisons if result.met(c) is False]
+        if not missed or not result.url or result.url in done:
+            continue
+        done.add(result.url)
+        out = RESULTS / "profiles" / f"{ctx.sizes.label}-{result.scenario}-{len(done)}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        print(f"  profiling {result.scenario} / {result.case}")
+        ctx.outcome.profiles.append(profile.profile_case(ctx.read_db, result.url, ctx.auth, seconds, out))
