@@ -240,6 +240,34 @@ def user_token(name: str) -> None:
     print(token)
 
 
+# -- imports ----------------------------------------------------------------------------
+@app.command("import")
+def import_file(
+    file: Path,
+    programme: Annotated[str, typer.Option(help="programme code, e.g. SOM")],
+    layer: Annotated[str, typer.Option(help="hazard_areas or evidence_points")] = "hazard_areas",
+    crs: Annotated[
+        str | None, typer.Option(help="the file's CRS when it declares none, e.g. EPSG:32638")
+    ] = None,
+    mapping: Annotated[str | None, typer.Option(help="JSON: target field → source column")] = None,
+    defaults: Annotated[
+        str | None,
+        typer.Option(help='JSON: field → value where the file has none, e.g. {"classification": "SHA"}'),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report; store nothing")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="store the valid features, report the rejected")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="also write the full JSON report here")] = None,
+) -> None:
+    """Import hazard areas or evidence points from a file (all-or-nothing; exit 1 when rejected)."""
+    from geo.imports import cli_import
+
+    ensure_database()
+    code = cli_import(file, programme, layer, crs, mapping, dry_run, skip_invalid, console, report, defaults)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 

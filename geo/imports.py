@@ -1,0 +1,666 @@
+"""File imports: read, check, find possible duplicates, store all-or-nothing, report.
+
+Used by ``POST /api/v1/imports`` and by ``safeground import``. One call of :func:`run_import`
+does the whole job inside the caller's transaction; the caller commits once (or rolls back).
+
+* Everything is vectorised: the file is read in bulk (pyogrio / pandas), reprojected with one
+  transform, checked by :func:`geo.checks.check_polygons` (hazard areas), and stored with
+  set-based SQL (COPY into a temporary table, then one ``INSERT … SELECT``). No per-feature
+  round trips.
+* All-or-nothing: when any feature is rejected nothing is stored (the answer is 422 with the
+  report), unless ``skip_invalid`` asks to store the valid ones. A dry run stores nothing.
+* Idempotent: a file already committed to the same programme and layer (same SHA-256) is not
+  stored again; the answer is the earlier import's report (``replayed: true``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from app.errors import Problem
+from app.reference.models import Programme
+from app.settings import Settings, get_settings
+from geo.import_models import IMPORT_LAYERS, Import
+from geo.io import SourceFrame, read_upload
+
+# Fields an evidence-point file may carry (after the mapping); the location comes separately.
+EVIDENCE_FIELDS = ("evidence_type", "direct", "description", "survey_id")
+_TRUE = {"true", "t", "yes", "y", "1", "direct", "oui", "si", "نعم"}
+_FALSE = {"false", "f", "no", "n", "0", "indirect", "non", "لا"}
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class ImportOptions:
+    filename: str
+    layer: str
+    crs: str | None = None
+    mapping: dict[str, str] | None = None
+    dry_run: bool = False
+    skip_invalid: bool = False
+    defaults: dict[str, Any] | None = None
+
+
+@dataclass
+class ImportResult:
+    """What to answer: the HTTP status (200 dry run or replay, 201 stored, 422 refused) and report."""
+
+    status: int
+    report: dict[str, Any]
+
+    @property
+    def committed(self) -> bool:
+        return bool(self.report.get("committed"))
+
+
+def _nothing(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def hazard_fields() -> tuple[str, ...]:
+    from survey.service import IMPORT_FIELDS
+
+    return tuple(IMPORT_FIELDS)
+
+
+def fields_for(layer: str) -> tuple[str, ...]:
+    return hazard_fields() if layer == "hazard_areas" else EVIDENCE_FIELDS
+
+
+# -- CRS -----------------------------------------------------------------------------------
+def _parse_crs(value: str) -> CRS:
+    try:
+        return CRS.from_user_input(value)
+    except CRSError as exc:
+        raise Problem(
+            422,
+            f"crs: {value!r} is not a CRS SafeGround knows (use e.g. EPSG:32638).",
+            errors=[{"field": "crs", "message": str(exc)}],
+        ) from exc
+
+
+def _crs_label(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.name
+
+
+@lru_cache(maxsize=16)
+def _transformer(wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(wkt), "EPSG:4326", always_xy=True)
+
+
+def to_wgs84(geometry: np.ndarray, crs: CRS) -> np.ndarray:
+    """Reproject many geometries to lon/lat with one vectorised transform (Z kept if present)."""
+    if crs.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+        return geometry
+    transformer = _transformer(crs.to_wkt())
+
+    def project(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        out = coords.copy()
+        out[:, 0], out[:, 1] = x, y
+        return out
+
+    present = ~pd.isna(geometry)
+    out = geometry.copy()
+    if present.any():
+        has_z = shapely.has_z(geometry[present])
+        block = geometry[present]
+        with np.errstate(invalid="ignore"):
+            if (~has_z).any():
+                block[~has_z] = shapely.transform(block[~has_z], project)
+            if has_z.any():
+                block[has_z] = shapely.transform(block[has_z], project, include_z=True)
+        out[present] = block
+    return out
+
+
+def _choose_crs(source: SourceFrame, requested: str | None, notes: list[str]) -> CRS:
+    declared = _parse_crs(source.source_crs) if source.source_crs else None
+    if requested:
+        chosen = _parse_crs(requested)
+        if declared is not None and not declared.equals(chosen, ignore_axis_order=True):
+            notes.append(
+                f"the file declares {_crs_label(declared)}; its coordinates were read as "
+                f"{_crs_label(chosen)} as you asked"
+            )
+        return chosen
+    if declared is None:
+        notes.append("the file declares no CRS: coordinates are taken as lon/lat (EPSG:4326)")
+        return CRS.from_epsg(4326)
+    return declared
+
+
+# -- evidence points -----------------------------------------------------------------------
+def _parse_bool(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(value, known) arrays for yes/no-like text."""
+    text_values = values.astype(str).str.strip().str.lower()
+    true = text_values.isin(_TRUE).to_numpy()
+    false = text_values.isin(_FALSE).to_numpy()
+    return true, true | false
+
+
+def _check_points(
+    db: Session, programme: Programme, source: SourceFrame, geometry: np.ndarray
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Per-feature results for evidence points, and the columns to store for the accepted ones."""
+    from survey.nts.models import DIRECT_EVIDENCE, EVIDENCE_TYPES
+    from survey.nts.service import points_outside_country
+
+    count = len(geometry)
+    reasons: list[list[str]] = [[] for _ in range(count)]
+    notes: list[list[str]] = [[] for _ in range(count)]
+    for index, reason in source.errors.items():
+        reasons[index].append(reason)
+    present = ~pd.isna(geometry)
+    kinds = np.full(count, -1)
+    kinds[present] = shapely.get_type_id(geometry[present])
+    # A single-point MultiPoint (some GPS exports) is a point.
+    single_multi = present & (kinds == 4)
+    if single_multi.any():
+        sizes = shapely.get_num_geometries(geometry[single_multi])
+        positions = np.flatnonzero(single_multi)[sizes == 1]
+        geometry[positions] = shapely.get_geometry(geometry[positions], 0)
+        kinds[positions] = 0
+    for i in np.flatnonzero(present & (kinds != 0)):
+        reasons[i].append(f"a {geometry[i].geom_type} is not an evidence point: send points")
+    points = present & (kinds == 0)
+    has_z = np.zeros(count, dtype=bool)
+    has_z[points] = shapely.has_z(geometry[points])
+    for i in np.flatnonzero(has_z):
+        notes[i].append("Z (height) dropped; evidence points are stored 2D")
+    xy = np.full((count, 2), np.nan)
+    if points.any():
+        xy[points] = shapely.get_coordinates(geometry[points])
+    finite = np.isfinite(xy).all(axis=1)
+    in_range = finite & (np.abs(xy[:, 0]) <= 180) & (np.abs(xy[:, 1]) <= 90)
+    for i in np.flatnonzero(points & ~in_range):
+        reasons[i].append(
+            f"({xy[i, 0]:g}, {xy[i, 1]:g}) is not a lon/lat position: outside -180..180 / -90..90"
+            + ("; if these are metres, say which CRS with 'crs'" if finite[i] else "")
+        )
+    candidates = np.flatnonzero(points & in_range)
+    outside = points_outside_country(db, programme.id, xy[candidates, 0], xy[candidates, 1])
+    for position, reason in outside.items():
+        reasons[int(candidates[position])].append(reason)
+
+    attributes = source.attributes
+    evidence_type = (
+        attributes["evidence_type"].astype(str).str.strip().str.lower().replace("", "other").to_numpy()
+        if "evidence_type" in attributes
+        else np.full(count, "other", dtype=object)
+    )
+    for i in np.flatnonzero(~np.isin(evidence_type, EVIDENCE_TYPES)):
+        reasons[i].append(f"evidence_type {evidence_type[i]!r} is not one of {', '.join(EVIDENCE_TYPES)}")
+    direct = np.isin(evidence_type, DIRECT_EVIDENCE)
+    if "direct" in attributes:
+        given = attributes["direct"].astype(str).str.strip()
+        value, known = _parse_bool(given)
+        blank = (given == "").to_numpy()
+        direct = np.where(known, value, direct)
+        for i in np.flatnonzero(~known & ~blank):
+            reasons[i].append(f"direct {given.iloc[i]!r} is not yes/no")
+    survey_ids = np.full(count, None, dtype=object)
+    if "survey_id" in attributes:
+        numbers = pd.to_numeric(attributes["survey_id"], errors="coerce")
+        given_ids = sorted({int(v) for v in numbers.dropna()})
+        known_ids = set(
+            db.scalars(
+                text(
+                    "SELECT id FROM surveys WHERE programme_id = :p AND id = ANY(:ids) AND review_status <> 'approved'"
+                ),
+                {"p": programme.id, "ids": given_ids},
+            )
+        )
+        for row, value in enumerate(numbers):
+            if pd.isna(value):
+                continue
+            if int(value) not in known_ids:
+                reasons[row].append(
+                    f"survey_id {int(value)} is not an open survey report of {programme.code}"
+                )
+            else:
+                survey_ids[row] = int(value)
+
+    features: list[dict[str, Any]] = []
+    for row in range(count):
+        if reasons[row]:
+            features.append({"index": row, "status": "rejected", "messages": reasons[row] + notes[row]})
+        else:
+            features.append({"index": row, "status": "valid", "messages": notes[row]})
+    description = np.full(count, None, dtype=object)
+    if "description" in attributes:
+        given_text = attributes["description"]
+        present_text = (given_text.notna() & (given_text.astype(str).str.strip() != "")).to_numpy()
+        description[present_text] = given_text.astype(str).to_numpy()[present_text]
+    typed = source.coordinates
+    columns = {
+        "lon": xy[:, 0],
+        "lat": xy[:, 1],
+        "evidence_type": evidence_type,
+        "direct": direct,
+        "description": description,
+        "survey_id": survey_ids,
+        "coordinate_text": typed["coordinate_text"].to_numpy() if typed is not None else np.full(count, None),
+        "coordinate_format": typed["coordinate_format"].to_numpy()
+        if typed is not None
+        else np.full(count, None),
+        "coordinate_crs": typed["coordinate_crs"].to_numpy() if typed is not None else np.full(count, None),
+    }
+    return features, columns
+
+
+def _store_points(
+    db: Session,
+    programme: Programme,
+    columns: dict[str, np.ndarray],
+    keep: np.ndarray,
+    import_id: int,
+    actor: str,
+) -> int:
+    from geo.checks import copy_rows
+
+    db.execute(
+        text(
+            "CREATE TEMP TABLE tmp_evidence (idx int, lon float8, lat float8, evidence_type text, direct bool, "
+            "description text, survey_id int, coordinate_text text, coordinate_format text, coordinate_crs text) "
+            "ON COMMIT DROP"
+        )
+    )
+    names = (
+        "lon",
+        "lat",
+        "evidence_type",
+        "direct",
+        "description",
+        "survey_id",
+        "coordinate_text",
+        "coordinate_format",
+        "coordinate_crs",
+    )
+    rows = zip(keep.tolist(), *(columns[n][keep].tolist() for n in names), strict=True)
+    copy_rows(db, "tmp_evidence", ("idx", *names), list(rows))
+    result = db.execute(
+        text(
+            """
+            INSERT INTO evidence_points (programme_id, survey_id, geom, evidence_type, direct, description,
+                coordinate_text, coordinate_format, coordinate_crs, import_id, source_index, created_by)
+            SELECT :p, survey_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326), evidence_type, direct, description,
+                coordinate_text, coordinate_format, coordinate_crs, :imp, idx, :who
+            FROM tmp_evidence ORDER BY idx
+            """
+        ),
+        {"p": programme.id, "imp": import_id, "who": actor},
+    )
+    db.execute(text("DROP TABLE tmp_evidence"))
+    return int(getattr(result, "rowcount", len(keep)))
+
+
+# -- hazard areas --------------------------------------------------------------------------
+def _check_hazards(
+    db: Session, programme: Programme, source: SourceFrame, geometry: np.ndarray, progress: Progress
+) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
+    """(per-feature results, FeatureChecks, possible duplicates) for hazard polygons."""
+    from geo.checks import check_polygons, find_possible_duplicates
+    from survey.service import check_hazard_attributes
+
+    count = len(geometry)
+    progress("checking", 0, count)
+    checks = check_polygons(geometry, programme.id, db)
+    attribute_errors = check_hazard_attributes(source.attributes)
+    features: list[dict[str, Any]] = []
+    for check in checks:
+        entry = check.as_report()
+        read_error = source.errors.get(check.index)
+        extra = ([read_error] if read_error else []) + attribute_errors.get(check.index, [])
+        if extra:
+            entry["status"] = check.status = "rejected"
+            entry["messages"] = extra + [m for m in entry["messages"] if m not in extra]
+        features.append(entry)
+    progress("checking", count, count)
+    accepted = [c for c in checks if c.status != "rejected"]
+    progress("duplicates", 0, len(accepted))
+    duplicates = find_possible_duplicates(db, programme.id, [c.geometry for c in accepted])
+    by_position = [c.index for c in accepted]
+    found = []
+    for duplicate in duplicates:
+        entry = duplicate.as_report()
+        entry["index"] = by_position[duplicate.index]
+        found.append(entry)
+    progress("duplicates", len(accepted), len(accepted))
+    return features, checks, found
+
+
+def _store_hazards(
+    db: Session,
+    programme: Programme,
+    source: SourceFrame,
+    checks: list[Any],
+    keep: np.ndarray,
+    import_id: int,
+    actor: str,
+) -> int:
+    from survey.service import insert_hazard_areas
+
+    inserted = insert_hazard_areas(
+        db,
+        programme,
+        [checks[i] for i in keep],
+        source.attributes.iloc[keep].reset_index(drop=True),
+        actor=actor,
+        import_id=import_id,
+        source_index=keep.tolist(),
+    )
+    return len(inserted)
+
+
+# -- the whole job -------------------------------------------------------------------------
+def _lock(db: Session, programme: Programme, layer: str, digest: str) -> None:
+    """Serialise imports of the same file to the same target (the second one sees the first)."""
+    db.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"import:{programme.id}:{layer}:{digest}"}
+    )
+
+
+def earlier_import(db: Session, programme: Programme, layer: str, digest: str) -> Import | None:
+    return db.scalar(
+        select(Import).where(
+            Import.programme_id == programme.id, Import.layer == layer, Import.sha256 == digest
+        )
+    )
+
+
+def run_import(
+    db: Session,
+    programme: Programme,
+    data: bytes,
+    options: ImportOptions,
+    actor: str,
+    progress: Progress | None = None,
+    settings: Settings | None = None,
+) -> ImportResult:
+    """Check (and unless refused or a dry run, store) one uploaded file. The caller commits."""
+    settings = settings or get_settings()
+    progress = progress or _nothing
+    if options.layer not in IMPORT_LAYERS:
+        raise Problem(
+            422,
+            f"layer: {options.layer!r} is not one of {', '.join(IMPORT_LAYERS)}.",
+            errors=[{"field": "layer", "message": "unknown layer"}],
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    _lock(db, programme, options.layer, digest)
+    earlier = earlier_import(db, programme, options.layer, digest)
+    if earlier is not None:
+        replay = dict(earlier.report)
+        replay.update(replayed=True, dry_run=options.dry_run)
+        replay["notes"] = [
+            *replay.get("notes", []),
+            f"this file was already imported (import {earlier.id} by {earlier.created_by} "
+            f"at {earlier.created_at:%Y-%m-%d %H:%M} UTC); nothing was stored again",
+        ]
+        return ImportResult(200, replay)
+
+    progress("reading", 0, 1)
+    source = read_upload(
+        data,
+        options.filename,
+        options.layer,
+        options.mapping,
+        fields_for(options.layer),
+        settings,
+        options.defaults,
+    )
+    notes = list(source.notes)
+    crs = _choose_crs(source, options.crs, notes)
+    geometry = to_wgs84(source.geometry, crs)
+    progress("reading", 1, 1)
+    count = len(source)
+    if count == 0:
+        raise Problem(
+            422,
+            f"{options.filename!r} holds no features.",
+            errors=[{"field": "file", "message": "no features"}],
+        )
+
+    duplicates: list[dict[str, Any]] = []
+    checks: list[Any] = []
+    point_columns: dict[str, np.ndarray] = {}
+    if options.layer == "hazard_areas":
+        features, checks, duplicates = _check_hazards(db, programme, source, geometry, progress)
+    else:
+        progress("checking", 0, count)
+        features, point_columns = _check_points(db, programme, source, geometry)
+        progress("checking", count, count)
+    statuses = np.array([f["status"] for f in features])
+    keep = np.flatnonzero(statuses != "rejected")
+    rejected = count - len(keep)
+    report: dict[str, Any] = {
+        "import_id": None,
+        "programme": programme.code,
+        "layer": options.layer,
+        "filename": options.filename,
+        "format": source.format,
+        "sha256": digest,
+        "crs": _crs_label(crs),
+        "dry_run": options.dry_run,
+        "skip_invalid": options.skip_invalid,
+        "committed": False,
+        "replayed": False,
+        "counts": {
+            "features": count,
+            "valid": int((statuses == "valid").sum()),
+            "repaired": int((statuses == "repaired").sum()),
+            "rejected": rejected,
+            "stored": 0,
+            "possible_duplicates": len({d["index"] for d in duplicates}),
+        },
+        "features": features,
+        "possible_duplicates": duplicates,
+        "notes": notes,
+    }
+    if options.dry_run:
+        report["notes"].append("dry run: nothing was stored")
+        return ImportResult(200, report)
+    if rejected and not options.skip_invalid:
+        report["notes"].append(
+            f"{rejected} of {count} features were rejected, so nothing was stored; fix them, or send "
+            "skip_invalid=true to store the others"
+        )
+        return ImportResult(422, report)
+    if not len(keep):
+        report["notes"].append("every feature was rejected: nothing was stored")
+        return ImportResult(422, report)
+
+    progress("writing", 0, len(keep))
+    # The id is reserved first so that stored features carry it; the import row is written last,
+    # complete, so that the audit log holds one insert for it.
+    import_id = int(db.execute(text("SELECT nextval(pg_get_serial_sequence('imports', 'id'))")).scalar_one())
+    if options.layer == "hazard_areas":
+        stored = _store_hazards(db, programme, source, checks, keep, import_id, actor)
+    else:
+        stored = _store_points(db, programme, point_columns, keep, import_id, actor)
+    report["counts"]["stored"] = stored
+    report["import_id"] = import_id
+    report["committed"] = True
+    if rejected:
+        report["notes"].append(f"skip_invalid: {rejected} rejected feature(s) were left out")
+    db.add(
+        Import(
+            id=import_id,
+            programme_id=programme.id,
+            layer=options.layer,
+            filename=options.filename,
+            sha256=digest,
+            format=source.format,
+            features=count,
+            valid=report["counts"]["valid"],
+            repaired=report["counts"]["repaired"],
+            rejected=rejected,
+            stored=stored,
+            report=report,
+            created_by=actor,
+        )
+    )
+    db.flush()
+    progress("writing", len(keep), len(keep))
+    return ImportResult(201, report)
+
+
+# -- command line --------------------------------------------------------------------------
+EXIT_OK = 0
+EXIT_REJECTED = 1  # features were rejected and nothing was committed
+EXIT_REFUSED = 2  # the file itself was refused (unreadable, over a limit, bad option)
+
+
+def cli_import(
+    path: Any,
+    programme_code: str,
+    layer: str,
+    crs: str | None,
+    mapping: str | None,
+    dry_run: bool,
+    skip_invalid: bool,
+    console: Any,
+    report_path: Any = None,
+    defaults: str | None = None,
+) -> int:
+    """``safeground import``: run an import with a progress bar and print the report's summary.
+
+    Returns the exit code: 0 stored (or dry run / replay without rejects), 1 rejected features
+    and nothing committed, 2 the file or an option was refused.
+    """
+    import getpass
+    from pathlib import Path
+
+    import orjson
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.db import new_session
+
+    file = Path(path)
+    if not file.is_file():
+        console.print(f"[red]error:[/red] {file} is not a file")
+        return EXIT_REFUSED
+    parsed: dict[str, dict[str, Any] | None] = {}
+    for name, value in (("mapping", mapping), ("defaults", defaults)):
+        try:
+            parsed[name] = orjson.loads(value) if value else None
+        except orjson.JSONDecodeError as exc:
+            console.print(f"[red]error:[/red] --{name} is not JSON: {exc}")
+            return EXIT_REFUSED
+        if parsed[name] is not None and not isinstance(parsed[name], dict):
+            console.print(f"[red]error:[/red] --{name} must be a JSON object")
+            return EXIT_REFUSED
+    actor = f"cli:{getpass.getuser()}"
+    mapping_of = {k: str(v) for k, v in (parsed["mapping"] or {}).items()} or None
+    options = ImportOptions(
+        file.name, layer, crs, mapping_of, dry_run, skip_invalid, defaults=parsed["defaults"]
+    )
+    db = new_session(actor)
+    try:
+        programme = db.scalar(select(Programme).where(Programme.code == programme_code.upper()))
+        if programme is None:
+            console.print(f"[red]error:[/red] no programme {programme_code!r}")
+            return EXIT_REFUSED
+        with Progress(
+            TextColumn("{task.description:<11}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=max(total, 1))
+                bar.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+            try:
+                result = run_import(db, programme, file.read_bytes(), options, actor, progress)
+            except Problem as exc:
+                db.rollback()
+                console.print(f"[red]refused:[/red] {exc.detail}")
+                return EXIT_REFUSED
+        if result.committed:
+            db.commit()
+        else:
+            db.rollback()
+    finally:
+        db.close()
+    report = result.report
+    if report_path is not None:
+        Path(report_path).write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    print_report(report, console)
+    rejected = report["counts"]["rejected"]
+    if rejected and not result.committed and not report.get("replayed"):
+        return EXIT_REJECTED
+    return EXIT_OK
+
+
+def print_report(report: dict[str, Any], console: Any, limit: int = 20) -> None:
+    """The validation report as rich tables: counts, then the first rejected/repaired features."""
+    from rich.table import Table
+
+    counts = report["counts"]
+    summary = Table(
+        title=f"{report['filename']} → {report['programme']} {report['layer']} ({report['format']}, {report['crs']})"
+    )
+    for column in ("features", "valid", "repaired", "rejected", "possible duplicates", "stored"):
+        summary.add_column(column, justify="right")
+    summary.add_row(
+        *(
+            str(counts[k])
+            for k in ("features", "valid", "repaired", "rejected", "possible_duplicates", "stored")
+        )
+    )
+    console.print(summary)
+    notable = [f for f in report["features"] if f["status"] != "valid"]
+    if notable:
+        table = Table(
+            title=f"rejected and repaired features (first {min(limit, len(notable))} of {len(notable)})"
+        )
+        table.add_column("index", justify="right")
+        table.add_column("status")
+        table.add_column("what")
+        for feature in notable[:limit]:
+            what = "; ".join(feature.get("messages", []))
+            if "area_before_m2" in feature:
+                what += f" (area {feature['area_before_m2']:,} → {feature.get('area_after_m2', 0):,} m²)"
+            table.add_row(str(feature["index"]), feature["status"], what)
+        console.print(table)
+    duplicates = report.get("possible_duplicates") or []
+    if duplicates:
+        table = Table(title=f"possible duplicates (first {min(limit, len(duplicates))} of {len(duplicates)})")
+        for column in ("index", "existing hazard", "overlap % of new", "overlap % of existing"):
+            table.add_column(column)
+        for d in duplicates[:limit]:
+            table.add_row(
+                str(d["index"]), d["reference"], f"{d['overlap_pct']:.1f}", f"{d['existing_overlap_pct']:.1f}"
+            )
+        console.print(table)
+    for note in report.get("notes", []):
+        console.print(f"• {note}")
+    if report.get("replayed"):
+        console.print("[yellow]already imported:[/yellow] nothing stored again")
+    elif report.get("committed"):
+        console.print(f"[green]stored[/green] {counts['stored']} features (import {report['import_id']})")
+    elif report.get("dry_run"):
+        console.print("[cyan]dry run:[/cyan] nothing stored")
+    else:
+        console.print("[red]nothing stored[/red]")

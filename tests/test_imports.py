@@ -1,0 +1,570 @@
+"""File imports (API and CLI) with real files written here, on the real database.
+
+Each format is written by a real writer (pyogrio/GDAL, openpyxl, zipfile, csv) and sent as a
+multipart upload; what is stored is read back from PostGIS and compared with independently
+computed values (pyproj Geod areas, pyproj/mgrs coordinates).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import mgrs
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+from pyproj import Geod, Transformer
+from shapely.geometry import MultiLineString, Point, Polygon, box
+from sqlalchemy.engine import Engine
+
+from app.settings import get_settings
+from tests.factories import insert_hazard_area
+
+Headers = dict[str, str]
+SQL = Callable[..., list[Any]]
+GEOD = Geod(ellps="WGS84")
+
+# Small hazard polygons near Mogadishu (inside Somalia), about 0.3 km² each.
+POLYGONS = [box(45.30 + i * 0.01, 2.03, 45.305 + i * 0.01, 2.035) for i in range(3)]
+# Evidence points near Mogadishu and Baidoa.
+POINTS = [(45.3182, 2.0469), (43.6500, 3.1100), (45.3300, 2.0600)]
+
+
+def _frame(geoms: list[Any] | None = None, **columns: Any) -> gpd.GeoDataFrame:
+    geoms = geoms if geoms is not None else POLYGONS
+    data = {"name": [f"hazard {i}" for i in range(len(geoms))], "classification": ["SHA"] * len(geoms)}
+    data["contamination_types"] = ["AP"] * len(geoms)
+    data.update(columns)
+    return gpd.GeoDataFrame(data, geometry=geoms, crs="EPSG:4326")
+
+
+def _upload(
+    client: TestClient,
+    headers: Headers,
+    name: str,
+    data: bytes,
+    layer: str = "hazard_areas",
+    programme: str = "SOM",
+    **form: Any,
+) -> Any:
+    fields = {"programme": programme, "layer": layer}
+    fields.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in form.items()})
+    return client.post("/api/v1/imports", files={"file": (name, data)}, data=fields, headers=headers)
+
+
+def _count(sql: SQL, table: str) -> int:
+    return int(sql(f"SELECT count(*) FROM {table}")[0][0])
+
+
+def _geodesic_area(polygon: Polygon) -> float:
+    return abs(GEOD.geometry_area_perimeter(polygon)[0])
+
+
+# -- writers for every format ------------------------------------------------------------
+def _write_vector(tmp: Path, frame: gpd.GeoDataFrame, suffix: str, driver: str) -> bytes:
+    path = tmp / f"data{suffix}"
+    frame.to_file(path, driver=driver)
+    return path.read_bytes()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def _shapefile_zip(tmp: Path, frame: gpd.GeoDataFrame) -> bytes:
+    folder = tmp / "shp"
+    folder.mkdir()
+    frame.to_file(folder / "hazards.shp")
+    return _zip({p.name: p.read_bytes() for p in folder.iterdir()})
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def _xlsx(rows: list[dict[str, Any]]) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(list(rows[0]))
+    for row in rows:
+        sheet.append(list(row.values()))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _hazard_file(kind: str, tmp: Path) -> tuple[str, bytes, dict[str, Any]]:
+    """(filename, bytes, extra form fields) holding POLYGONS in format ``kind``."""
+    frame = _frame()
+    if kind == "geojson":
+        return "hazards.geojson", _write_vector(tmp, frame, ".geojson", "GeoJSON"), {}
+    if kind == "gpkg":
+        return "hazards.gpkg", _write_vector(tmp, frame, ".gpkg", "GPKG"), {}
+    if kind == "shapefile_utm":
+        # Shapefiles cut field names to 10 characters: "classification" arrives as "classifica".
+        return "hazards.zip", _shapefile_zip(tmp, frame.to_crs("EPSG:32638")), {}
+    if kind == "kml":
+        return "hazards.kml", _write_vector(tmp, frame, ".kml", "KML"), {}
+    if kind == "kmz":
+        return "hazards.kmz", _zip({"doc.kml": _write_vector(tmp, frame, ".kml", "KML")}), {}
+    if kind == "gpx_tracks":
+        tracks = gpd.GeoDataFrame(
+            {"name": ["walk 0", "walk 1", "walk 2"]},
+            geometry=[MultiLineString([list(p.exterior.coords)[:-1]]) for p in POLYGONS],
+            crs="EPSG:4326",
+        )
+        # GPX carries no classification: the operator gives it for the whole file.
+        return (
+            "walked.gpx",
+            _write_vector(tmp, tracks, ".gpx", "GPX"),
+            {"defaults": '{"classification": "SHA"}'},
+        )
+    if kind == "csv_wkt":
+        rows = [{"name": f"h{i}", "classification": "SHA", "WKT": p.wkt} for i, p in enumerate(POLYGONS)]
+        return "hazards.csv", _csv(rows), {}
+    if kind == "csv_wkt_utm":
+        utm = frame.to_crs("EPSG:32638")
+        rows = [{"name": f"h{i}", "TYPE": "CHA", "wkt": g.wkt} for i, g in enumerate(utm.geometry)]
+        return "hazards_utm.csv", _csv(rows), {"crs": "EPSG:32638", "mapping": '{"classification": "TYPE"}'}
+    if kind == "xlsx_kobo_geoshape":
+        rows = [
+            {
+                "start": "2026-03-01",
+                "hazard/geoshape": ";".join(f"{y} {x} 0 5" for x, y in list(p.exterior.coords)),
+                "hazard/classification": "SHA",
+                "_id": i,
+            }
+            for i, p in enumerate(POLYGONS)
+        ]
+        return "kobo_export.xlsx", _xlsx(rows), {"mapping": '{"classification": "hazard/classification"}'}
+    raise AssertionError(kind)
+
+
+HAZARD_FORMATS = [
+    "geojson",
+    "gpkg",
+    "shapefile_utm",
+    "kml",
+    "kmz",
+    "gpx_tracks",
+    "csv_wkt",
+    "csv_wkt_utm",
+    "xlsx_kobo_geoshape",
+]
+
+
+@pytest.mark.parametrize("kind", HAZARD_FORMATS)
+def test_hazard_formats_are_stored_with_geodesic_areas(
+    kind: str, client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path
+) -> None:
+    name, data, form = _hazard_file(kind, tmp_path)
+    response = _upload(client, surveyor, name, data, **form)
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert report["counts"]["features"] == 3 and report["counts"]["stored"] == 3
+    assert report["committed"] is True and report["import_id"]
+    rows = sql(
+        "SELECT source_index, area_m2, ST_AsText(geom) FROM hazard_areas WHERE import_id = :i ORDER BY source_index",
+        i=report["import_id"],
+    )
+    assert [r[0] for r in rows] == [0, 1, 2]
+    for (index, area, wkt), original in zip(rows, POLYGONS, strict=True):
+        assert area == pytest.approx(_geodesic_area(original), rel=1e-3), (index, kind)
+        stored = shapely.from_wkt(wkt)
+        # The same place, whatever the file's CRS was (UTM shapefile: .prj honoured).
+        assert stored.symmetric_difference(original).area < original.area * 1e-3, kind
+
+
+def _evidence_file(kind: str, tmp: Path) -> tuple[str, bytes]:
+    frame = gpd.GeoDataFrame(
+        {"evidence_type": ["mine_seen", "craters", "hearsay"], "description": ["a", "b", "c"]},
+        geometry=[Point(x, y) for x, y in POINTS],
+        crs="EPSG:4326",
+    )
+    codes = [mgrs.MGRS().toMGRS(lat, lon, MGRSPrecision=5) for lon, lat in POINTS]
+    if kind == "geojson":
+        return "points.geojson", _write_vector(tmp, frame, ".geojson", "GeoJSON")
+    if kind == "gpx_waypoints":
+        waypoints = gpd.GeoDataFrame(
+            {"name": ["p0", "p1", "p2"], "desc": ["a", "b", "c"]}, geometry=frame.geometry, crs="EPSG:4326"
+        )
+        return "points.gpx", _write_vector(tmp, waypoints, ".gpx", "GPX")
+    if kind == "csv_lonlat":
+        rows = [{"lon": x, "lat": y, "evidence_type": "scrap"} for x, y in POINTS]
+        return "points.csv", _csv(rows)
+    if kind == "csv_mgrs":
+        rows = [{"MGRS": c, "evidence_type": "marking", "direct": "yes"} for c in codes]
+        return "points.csv", _csv(rows)
+    if kind == "csv_kobo_geopoint":
+        rows = [
+            {"_uuid": str(i), "gps": f"{y} {x} 12.5 4.0", "evidence_type": "accident"}
+            for i, (x, y) in enumerate(POINTS)
+        ]
+        return "kobo.csv", _csv(rows)
+    if kind == "xlsx_kobo_geopoint":
+        rows = [{"start": "2026-03-01", "gps": f"{y} {x} 0 5", "evidence_type": "craters"} for x, y in POINTS]
+        return "kobo.xlsx", _xlsx(rows)
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind", ["geojson", "gpx_waypoints", "csv_lonlat", "csv_mgrs", "csv_kobo_geopoint", "xlsx_kobo_geopoint"]
+)
+def test_evidence_point_formats(
+    kind: str, client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path
+) -> None:
+    name, data = _evidence_file(kind, tmp_path)
+    response = _upload(client, surveyor, name, data, layer="evidence_points")
+    assert response.status_code == 201, response.text
+    assert response.json()["counts"]["stored"] == 3
+    rows = sql(
+        "SELECT ST_X(geom), ST_Y(geom), coordinate_text, coordinate_format FROM evidence_points ORDER BY source_index"
+    )
+    # MGRS at 1 m precision: within a metre or two of the point it was made from.
+    tolerance = 2e-5 if kind == "csv_mgrs" else 1e-7
+    for (x, y, typed, fmt), (lon, lat) in zip(rows, POINTS, strict=True):
+        assert x == pytest.approx(lon, abs=tolerance) and y == pytest.approx(lat, abs=tolerance)
+        if kind == "csv_mgrs":
+            assert fmt == "mgrs" and typed == mgrs.MGRS().toMGRS(lat, lon, MGRSPrecision=5)
+    if kind == "csv_mgrs":
+        assert sql("SELECT bool_and(direct) FROM evidence_points")[0][0] is True
+
+
+def test_mgrs_column_round_trip_against_the_mgrs_library(
+    client: TestClient, surveyor: Headers, sql: SQL
+) -> None:
+    codes = ["38NNH3538526248", "38NLJ4998443847", "38N NH 35385 26248"]
+    rows = [{"mgrs": c, "evidence_type": "marking"} for c in codes]
+    response = _upload(client, surveyor, "grid.csv", _csv(rows), layer="evidence_points")
+    assert response.status_code == 201, response.text
+    stored = sql("SELECT coordinate_text, ST_X(geom), ST_Y(geom) FROM evidence_points ORDER BY source_index")
+    for (typed, x, y), code in zip(stored, codes, strict=True):
+        lat, lon = mgrs.MGRS().toLatLon(code.replace(" ", ""))
+        assert typed == code
+        assert x == pytest.approx(lon, abs=1e-9) and y == pytest.approx(lat, abs=1e-9)
+
+
+def test_utm_lon_lat_columns_with_crs(client: TestClient, surveyor: Headers, sql: SQL) -> None:
+    to_utm = Transformer.from_crs("EPSG:4326", "EPSG:32638", always_xy=True)
+    rows = []
+    for lon, lat in POINTS[:1] + POINTS[2:]:
+        x, y = to_utm.transform(lon, lat)
+        rows.append({"x": x, "y": y, "evidence_type": "scrap"})
+    response = _upload(client, surveyor, "utm.csv", _csv(rows), layer="evidence_points", crs="EPSG:32638")
+    assert response.status_code == 201, response.text
+    stored = sql("SELECT ST_X(geom), ST_Y(geom) FROM evidence_points ORDER BY source_index")
+    assert stored[0][0] == pytest.approx(POINTS[0][0], abs=1e-7)
+    assert stored[1][1] == pytest.approx(POINTS[2][1], abs=1e-7)
+
+
+# -- all-or-nothing, skip_invalid, dry run, idempotency ---------------------------------------
+def _one_bad_geojson(tmp: Path) -> bytes:
+    libya = box(13.1, 32.8, 13.11, 32.81)  # outside Somalia
+    return _write_vector(tmp, _frame([*POLYGONS[:2], libya, POLYGONS[2]]), ".geojson", "GeoJSON")
+
+
+def test_one_bad_feature_commits_nothing(
+    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path
+) -> None:
+    hazards, imports, audit = _count(sql, "hazard_areas"), _count(sql, "imports"), _count(sql, "audit_log")
+    response = _upload(client, surveyor, "mixed.geojson", _one_bad_geojson(tmp_path))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    report = body["report"]
+    assert report["counts"] == {
+        "features": 4,
+        "valid": 3,
+        "repaired": 0,
+        "rejected": 1,
+        "stored": 0,
+        "possible_duplicates": 0,
+    }
+    rejected = [f for f in report["features"] if f["status"] == "rejected"]
+    assert [f["index"] for f in rejected] == [2]
+    assert "outside" in " ".join(rejected[0]["messages"])
+    assert report["committed"] is False
+    assert (_count(sql, "hazard_areas"), _count(sql, "imports"), _count(sql, "audit_log")) == (
+        hazards,
+        imports,
+        audit,
+    )
+
+
+def test_skip_invalid_stores_the_valid_ones(
+    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path
+) -> None:
+    response = _upload(client, surveyor, "mixed.geojson", _one_bad_geojson(tmp_path), skip_invalid=True)
+    assert response.status_code == 201, response.text
+    report = response.json()
+    assert report["counts"]["stored"] == 3 and report["counts"]["rejected"] == 1
+    assert sorted(r[0] for r in sql("SELECT source_index FROM hazard_areas")) == [0, 1, 3]
+    stored = sql("SELECT layer, features, rejected, stored, created_by FROM imports")
+    assert stored[0][:4] == ("hazard_areas", 4, 1, 3) and stored[0][4].startswith("surveyor-")
+    # The import is audited too (who, when), without its bulky report.
+    audit = sql("SELECT actor, after FROM audit_log WHERE table_name = 'imports'")
+    assert len(audit) == 1 and "report" not in audit[0][1] and audit[0][0].startswith("surveyor-")
+
+
+def test_dry_run_stores_nothing(client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path) -> None:
+    audit = _count(sql, "audit_log")
+    data = _write_vector(tmp_path, _frame(), ".gpkg", "GPKG")
+    response = _upload(client, surveyor, "hazards.gpkg", data, dry_run=True)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["dry_run"] is True and report["committed"] is False
+    assert report["counts"]["valid"] == 3 and report["counts"]["stored"] == 0
+    assert (_count(sql, "hazard_areas"), _count(sql, "imports"), _count(sql, "audit_log")) == (0, 0, audit)
+    # A dry run of a file with a bad feature answers 200 with the report, too.
+    bad = _upload(client, surveyor, "mixed.geojson", _one_bad_geojson(tmp_path), dry_run=True)
+    assert bad.status_code == 200 and bad.json()["counts"]["rejected"] == 1
+
+
+def test_same_file_twice_is_stored_once(
+    client: TestClient, surveyor: Headers, coordinator: Headers, sql: SQL, tmp_path: Path
+) -> None:
+    data = _write_vector(tmp_path, _frame(), ".gpkg", "GPKG")
+    first = _upload(client, surveyor, "hazards.gpkg", data)
+    assert first.status_code == 201
+    again = _upload(client, coordinator, "renamed.gpkg", data)
+    assert again.status_code == 200, again.text
+    assert again.json()["replayed"] is True
+    assert again.json()["import_id"] == first.json()["import_id"]
+    assert _count(sql, "hazard_areas") == 3 and _count(sql, "imports") == 1
+    # The same file as evidence points, or for another programme, is another target.
+    other_layer = _upload(client, surveyor, "hazards.gpkg", data, layer="evidence_points")
+    assert other_layer.status_code == 422  # polygons are not points; refused, not replayed
+    assert other_layer.json()["report"]["replayed"] is False
+
+
+def test_possible_duplicates_name_the_existing_hazard(
+    client: TestClient, surveyor: Headers, sql: SQL, engine: Engine, tmp_path: Path
+) -> None:
+    existing = insert_hazard_area(engine, POLYGONS[1].wkt)
+    reference = sql("SELECT reference FROM hazard_areas WHERE id = :i", i=existing)[0][0]
+    data = _write_vector(tmp_path, _frame(), ".geojson", "GeoJSON")
+    response = _upload(client, surveyor, "hazards.geojson", data, dry_run=True)
+    report = response.json()
+    assert report["counts"]["possible_duplicates"] == 1
+    [duplicate] = report["possible_duplicates"]
+    assert duplicate["index"] == 1 and duplicate["reference"] == reference
+    assert duplicate["overlap_pct"] == pytest.approx(100, abs=0.5)
+
+
+def test_mapping_renames_columns_and_unknown_targets_are_refused(
+    client: TestClient, surveyor: Headers, sql: SQL
+) -> None:
+    rows = [{"Easting": x, "Northing": y, "Kind": "craters", "Notes": "seen by farmer"} for x, y in POINTS]
+    mapping = '{"lon": "Easting", "lat": "Northing", "evidence_type": "Kind", "description": "Notes"}'
+    response = _upload(client, surveyor, "odd.csv", _csv(rows), layer="evidence_points", mapping=mapping)
+    assert response.status_code == 201, response.text
+    assert sql("SELECT DISTINCT evidence_type, description FROM evidence_points") == [
+        ("craters", "seen by farmer")
+    ]
+    # (Another file: the same file again would be answered with the earlier import.)
+    for bad in ('{"colour": "Kind"}', '{"evidence_type": "Missing"}', "not json", '["lon"]'):
+        refused = _upload(client, surveyor, "odd2.csv", _csv(rows[:2]), layer="evidence_points", mapping=bad)
+        assert refused.status_code == 422, bad
+        assert refused.json()["errors"][0]["field"] == "mapping"
+
+
+def test_rows_that_cannot_be_located_are_rejected_by_index(
+    client: TestClient, surveyor: Headers, sql: SQL
+) -> None:
+    rows = [
+        {"coordinate": "38NNH3538526248", "evidence_type": "marking"},
+        {"coordinate": "near the big tree", "evidence_type": "marking"},
+        {"coordinate": "2.0469, 45.3182", "evidence_type": "bananas"},
+    ]
+    response = _upload(client, surveyor, "typed.csv", _csv(rows), layer="evidence_points")
+    assert response.status_code == 422
+    features = response.json()["report"]["features"]
+    assert [f["status"] for f in features] == ["valid", "rejected", "rejected"]
+    assert "not a coordinate" in features[1]["messages"][0]
+    assert "bananas" in features[2]["messages"][0]
+    assert _count(sql, "evidence_points") == 0
+
+
+def test_roles_and_programme_scope(
+    client: TestClient, partner: Headers, make_user: Callable[..., Headers], tmp_path: Path, sql: SQL
+) -> None:
+    data = _write_vector(tmp_path, _frame(), ".geojson", "GeoJSON")
+    assert _upload(client, partner, "h.geojson", data).status_code == 403
+    libya_surveyor = make_user("surveyor", ("LBY",))
+    assert _upload(client, libya_surveyor, "h.geojson", data).status_code == 403
+    assert (
+        _upload(client, libya_surveyor, "h.geojson", data, layer="roads", programme="LBY").status_code == 422
+    )
+    assert _count(sql, "hazard_areas") == 0
+
+
+# -- hostile files ---------------------------------------------------------------------------
+def _zip_bomb() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("hazards.shp", b"\0" * 3_000_000)  # compresses to a few KB
+    return buffer.getvalue()
+
+
+def _truncated_gpkg(tmp: Path) -> bytes:
+    data = _write_vector(tmp, _frame(), ".gpkg", "GPKG")
+    return data[: len(data) // 3]
+
+
+def _billion_laughs() -> bytes:
+    return (
+        b'<?xml version="1.0"?><!DOCTYPE kml [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b'<kml xmlns="http://www.opengis.net/kml/2.2"><Placemark><name>&b;</name>'
+        b"<Point><coordinates>45.3,2.04</coordinates></Point></Placemark></kml>"
+    )
+
+
+HOSTILE: list[tuple[str, Callable[[Path], tuple[str, bytes]], int, str]] = [
+    (
+        "path traversal",
+        lambda t: ("evil.zip", _zip({"../../etc/evil.shp": b"x", "ok.dbf": b"y"})),
+        422,
+        "outside",
+    ),
+    ("absolute path", lambda t: ("evil.zip", _zip({"/tmp/evil.shp": b"x"})), 422, "outside"),
+    ("zip bomb", lambda t: ("bomb.zip", _zip_bomb()), 413, "unzip"),
+    ("not a zip", lambda t: ("fake.zip", b"this is not a zip archive at all"), 422, "zip"),
+    ("truncated zip", lambda t: ("cut.zip", _zip({"a.shp": b"x" * 5000})[:200]), 422, "zip"),
+    ("truncated geopackage", lambda t: ("cut.gpkg", _truncated_gpkg(t)), 422, "GeoPackage"),
+    ("wrong extension", lambda t: ("hazards.pdf", b"%PDF-1.4"), 415, ".pdf"),
+    ("JSON named gpkg", lambda t: ("hazards.gpkg", b'{"type": "FeatureCollection"}'), 422, "GeoPackage"),
+    ("binary named csv", lambda t: ("hazards.csv", b"SQLite format 3\x00" + b"\x00" * 100), 422, "binary"),
+    ("empty file", lambda t: ("empty.geojson", b""), 422, "empty"),
+    (
+        "broken GeoJSON",
+        lambda t: ("bad.geojson", b'{"type": "FeatureCollection", "features": [{'),
+        422,
+        "GeoJSON",
+    ),
+    ("XML entities", lambda t: ("laughs.kml", _billion_laughs()), 422, "DTD"),
+    (
+        "GPX that is KML",
+        lambda t: ("track.gpx", b'<kml xmlns="http://www.opengis.net/kml/2.2"></kml>'),
+        422,
+        "gpx",
+    ),
+    ("no geometry column", lambda t: ("plain.csv", b"a,b\n1,2\n"), 422, "locate"),
+    ("xlsx that is a shapefile zip", lambda t: ("book.xlsx", _zip({"a.shp": b"x"})), 422, "XLSX"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "status", "says"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_files_are_refused_and_change_nothing(
+    name: str,
+    make: Callable[[Path], tuple[str, bytes]],
+    status: int,
+    says: str,
+    client: TestClient,
+    surveyor: Headers,
+    sql: SQL,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(get_settings(), "max_unzipped_bytes", 1_000_000)
+    filename, data = make(tmp_path)
+    audit = _count(sql, "audit_log")
+    response = _upload(client, surveyor, filename, data)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert says.lower() in response.json()["detail"].lower(), response.json()["detail"]
+    assert (_count(sql, "hazard_areas"), _count(sql, "imports"), _count(sql, "audit_log")) == (0, 0, audit)
+    # Nothing was extracted outside the temporary folder.
+    assert not Path("/etc/evil.shp").exists() and not Path("/tmp/evil.shp").exists()
+
+
+def test_limits_are_enforced_before_reading(
+    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _write_vector(tmp_path, _frame(), ".gpkg", "GPKG")
+    settings = get_settings()
+    monkeypatch.setattr(settings, "max_features", 2)
+    too_many = _upload(client, surveyor, "hazards.gpkg", data)
+    assert too_many.status_code == 413 and "3 features" in too_many.json()["detail"]
+    monkeypatch.setattr(settings, "max_features", 100)
+    monkeypatch.setattr(settings, "max_upload_bytes", len(data) - 1)
+    too_big = _upload(client, surveyor, "hazards.gpkg", data)
+    assert too_big.status_code == 413
+    assert too_big.headers["content-type"] == "application/problem+json"
+    monkeypatch.setattr(settings, "max_upload_bytes", 10_000_000)
+    monkeypatch.setattr(settings, "max_vertices_per_feature", 4)
+    many_vertices = _upload(client, surveyor, "hazards.gpkg", data)
+    assert many_vertices.status_code == 422
+    assert all("vertices" in " ".join(f["messages"]) for f in many_vertices.json()["report"]["features"])
+    assert _count(sql, "hazard_areas") == 0
+
+
+# -- command line ----------------------------------------------------------------------------
+def _cli(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SAFEGROUND_DATABASE_URL": url, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "import", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_cli_import_exit_codes_and_summary(
+    database_url: str, engine: Engine, sql: SQL, tmp_path: Path
+) -> None:
+    good = tmp_path / "hazards.gpkg"
+    _frame().to_file(good)
+    dry = _cli([str(good), "--programme", "SOM", "--layer", "hazard_areas", "--dry-run"], database_url)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "dry run" in dry.stdout and _count(sql, "hazard_areas") == 0
+
+    bad = tmp_path / "mixed.geojson"
+    bad.write_bytes(_one_bad_geojson(tmp_path))
+    refused = _cli([str(bad), "--programme", "SOM"], database_url)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "nothing stored" in refused.stdout and "rejected" in refused.stdout
+    assert _count(sql, "hazard_areas") == 0
+
+    report_path = tmp_path / "report.json"
+    stored = _cli([str(good), "--programme", "SOM", "--report", str(report_path)], database_url)
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    assert "stored 3 features" in stored.stdout
+    assert _count(sql, "hazard_areas") == 3
+    assert sql("SELECT DISTINCT created_by FROM imports")[0][0].startswith("cli:")
+    assert '"stored": 3' in report_path.read_text()
+
+    again = _cli([str(good), "--programme", "SOM"], database_url)
+    assert again.returncode == 0 and "already imported" in again.stdout
+    assert _count(sql, "hazard_areas") == 3
+
+    skipped = _cli([str(bad), "--programme", "SOM", "--skip-invalid"], database_url)
+    assert skipped.returncode == 0, skipped.stdout
+    assert _count(sql, "hazard_areas") == 6
+
+    missing = _cli([str(tmp_path / "nope.gpkg"), "--programme", "SOM"], database_url)
+    assert missing.returncode == 2
+    unreadable = tmp_path / "broken.gpkg"
+    unreadable.write_bytes(b"SQLite format 3\x00garbage")
+    assert _cli([str(unreadable), "--programme", "SOM"], database_url).returncode == 2
