@@ -216,7 +216,7 @@ def _suspend(
     data: QaVisitIn,
     description: str,
 ) -> None:
-    """A critical non-conformity stops operations: recorded, and the task is put to suspended."""
+    """A critical non-conformity stops operations: recorded, and a task in progress is suspended."""
     db.execute(
         text(
             "INSERT INTO operation_suspensions (programme_id, task_id, organisation_id, visit_id, "
@@ -232,12 +232,24 @@ def _suspend(
             "r": f"critical non-conformity: {description}",
         },
     )
-    if task is not None and task["status"] in ("planned", "assigned", "in_progress"):
+    if task is not None and task["status"] == "in_progress":
+        # The tasks package's status machine allows in_progress → suspended; its history says why.
         db.execute(
             text(
                 "UPDATE tasks SET status = 'suspended', version = version + 1, updated_at = now() WHERE id = :t"
             ),
             {"t": task["id"]},
+        )
+        db.execute(
+            text(
+                "INSERT INTO task_status_history (task_id, from_status, to_status, reason, changed_by) "
+                "VALUES (:t, 'in_progress', 'suspended', :r, :a)"
+            ),
+            {
+                "t": task["id"],
+                "r": f"QA visit: critical non-conformity: {description}",
+                "a": principal.username,
+            },
         )
 
 

@@ -441,13 +441,14 @@ def cancel_hazard_area(
         raise Problem(404, f"No hazard area {hazard_area_id}.")
     scope.check(hazard["programme_id"])
     _check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id)
+    organisation_id = data.organisation_id
     if data.survey_id is not None:
-        _check_survey(db, data.survey_id, hazard_area_id)
+        organisation_id = organisation_id or _check_survey(db, data.survey_id, hazard_area_id)
     values = {
         "method": "cancelled",
         "activity": "nts",
         "task_id": data.task_id,
-        "organisation_id": data.organisation_id,
+        "organisation_id": organisation_id,
         "release_date": data.date,
         "depth_cm": None,
         "notes": data.notes,
@@ -474,28 +475,25 @@ _WHOLE_REMAINDER = (
 )
 
 
-def _check_survey(db: Session, survey_id: int, hazard_area_id: int) -> None:
-    """If the NTS survey tables exist, the survey must be about this hazard."""
-    table = db.scalar(text("SELECT to_regclass('nts_surveys')::text"))
-    if table is None:
-        return
-    columns = set(
-        db.scalars(
-            text("SELECT column_name FROM information_schema.columns WHERE table_name = 'nts_surveys'")
-        )
-    )
-    if "hazard_area_id" not in columns:
-        return
-    found = db.scalar(
-        text("SELECT hazard_area_id FROM nts_surveys WHERE id = :id"),
-        {"id": survey_id},
-    )
-    if found != hazard_area_id:
+def _check_survey(db: Session, survey_id: int, hazard_area_id: int) -> int | None:
+    """The survey must have reported a ``cancel`` outcome for this hazard (survey/nts tables).
+
+    Returns the survey's organisation, the default organisation of the release.
+    """
+    found = db.execute(
+        text(
+            "SELECT s.organisation_id FROM surveys s JOIN survey_hazards sh ON sh.survey_id = s.id "
+            "WHERE s.id = :s AND sh.hazard_area_id = :h AND sh.outcome = 'cancel'"
+        ),
+        {"s": survey_id, "h": hazard_area_id},
+    ).first()
+    if found is None:
         raise Problem(
             422,
-            f"survey_id: survey {survey_id} is not a survey of hazard area {hazard_area_id}",
-            errors=[{"field": "survey_id", "message": "unknown survey for this hazard area"}],
+            f"survey_id: survey {survey_id} has no 'cancel' outcome for hazard area {hazard_area_id}",
+            errors=[{"field": "survey_id", "message": "no cancel outcome for this hazard area"}],
         )
+    return int(found[0]) if found[0] is not None else None
 
 
 def complete_hazard_area(
@@ -606,26 +604,18 @@ def _fill_handover(
 
 
 def items_by_category(db: Session, hazard_area_id: int, task_id: int | None) -> dict[str, int]:
-    """Explosive ordnance items found, by category, if the tasks package's ``eo_items`` exists."""
-    if db.scalar(text("SELECT to_regclass('eo_items')::text")) is None:
-        return {}
-    columns = set(
-        db.scalars(text("SELECT column_name FROM information_schema.columns WHERE table_name = 'eo_items'"))
-    )
-    if "category" not in columns:
-        return {}
-    quantity = "sum(quantity)" if "quantity" in columns else "count(*)"
-    where = []
-    params: dict[str, Any] = {"h": hazard_area_id, "t": task_id}
-    if "hazard_area_id" in columns:
-        where.append("hazard_area_id = :h")
-    if "task_id" in columns and task_id is not None:
-        where.append("task_id = :t")
-    if not where:
-        return {}
+    """Explosive ordnance items found (tasks package's ``eo_items``), by catalogue category, on the
+    completing task and on every task that released land of this hazard."""
     rows = db.execute(
-        text(f"SELECT category, {quantity} FROM eo_items WHERE {' OR '.join(where)} GROUP BY category"),
-        params,
+        text(
+            """
+            SELECT c.category, sum(i.quantity) FROM eo_items i JOIN eo_catalogue c ON c.id = i.catalogue_id
+            WHERE i.task_id = :t OR i.task_id IN (
+                SELECT task_id FROM land_releases WHERE hazard_area_id = :h AND review_status <> 'rejected')
+            GROUP BY c.category ORDER BY c.category
+            """
+        ),
+        {"h": hazard_area_id, "t": task_id},
     ).all()
     return {str(category): int(n or 0) for category, n in rows}
 

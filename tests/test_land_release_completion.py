@@ -11,17 +11,45 @@ from tests.test_land_release import HAZARD, box, figures, release
 from tests.test_qa import insert_task, org_id
 
 
+def insert_survey(engine: Engine, hazard: int, outcome: str, organisation: int) -> int:
+    with engine.begin() as conn:
+        survey = conn.execute(
+            text(
+                "INSERT INTO surveys (programme_id, reference, organisation_id, survey_date, method) "
+                "SELECT programme_id, 'NTS-' || :o || '-' || :h, :org, '2026-01-30', 'site_visit' "
+                "FROM hazard_areas WHERE id = :h RETURNING id"
+            ),
+            {"h": hazard, "o": outcome, "org": organisation},
+        ).scalar_one()
+        conn.execute(
+            text("INSERT INTO survey_hazards (survey_id, hazard_area_id, outcome) VALUES (:s, :h, :o)"),
+            {"s": survey, "h": hazard, "o": outcome},
+        )
+    return int(survey)
+
+
 def test_nts_cancel_whole_or_part(client: TestClient, engine: Engine, surveyor: dict[str, str]) -> None:
     hazard = insert_hazard_area(engine, HAZARD)
     total = figures(engine, hazard).area_m2
+    mag = org_id(engine, "MAG")
+    defining = insert_survey(engine, hazard, "define_cha", mag)
+    survey = insert_survey(engine, hazard, "cancel", mag)
+    not_cancel = client.post(
+        f"/api/v1/hazard-areas/{hazard}/cancel",
+        json={"date": "2026-02-01", "geometry": box(0, 0, 1, 0.25), "survey_id": defining},
+        headers=surveyor,
+    )
+    assert not_cancel.status_code == 422
+    assert not_cancel.json()["errors"][0]["field"] == "survey_id"
     part = client.post(
         f"/api/v1/hazard-areas/{hazard}/cancel",
-        json={"date": "2026-02-01", "geometry": box(0, 0, 1, 0.25), "survey_id": 17},
+        json={"date": "2026-02-01", "geometry": box(0, 0, 1, 0.25), "survey_id": survey},
         headers=surveyor,
     )
     assert part.status_code == 201, part.text
     props = part.json()["properties"]
-    assert (props["method"], props["activity"], props["survey_id"]) == ("cancelled", "nts", 17)
+    assert (props["method"], props["activity"], props["survey_id"]) == ("cancelled", "nts", survey)
+    assert props["organisation_id"] == mag  # the survey's organisation
     assert abs(figures(engine, hazard).cancelled_m2 - total / 4) < 1
     rest = client.post(f"/api/v1/hazard-areas/{hazard}/cancel", json={"date": "2026-02-02"}, headers=surveyor)
     assert rest.status_code == 201
@@ -90,6 +118,19 @@ def test_progress_reports_feed_releases_and_completion_hands_over(
     assert refused.json()["errors"][0]["field"] == "releases.1.geometry"
     assert row(engine, "SELECT count(*) AS n FROM progress_reports").n == 1
 
+    # Items the tasks package recorded on the task are counted in the handover, by category.
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO eo_items (programme_id, task_id, catalogue_id, quantity, disposal_method, found_on) "
+                "SELECT t.programme_id, t.id, c.id, q, 'destroyed_in_situ', '2026-03-01' FROM tasks t, "
+                "(SELECT id, 3 AS q FROM eo_catalogue WHERE subcategory IS NULL ORDER BY id LIMIT 1) c WHERE t.id = :t"
+            ),
+            {"t": task},
+        )
+        category = conn.execute(
+            text("SELECT category FROM eo_catalogue WHERE subcategory IS NULL ORDER BY id LIMIT 1")
+        ).scalar_one()
     done = client.post(
         f"/api/v1/hazard-areas/{hazard}/complete",
         json={
@@ -109,6 +150,7 @@ def test_progress_reports_feed_releases_and_completion_hands_over(
     assert area["remaining"] < 0.01
     assert "Village chief" in handover["participants"] and "The HALO Trust" in handover["participants"]
     assert len(handover["land_release_ids"]) == 1
+    assert handover["items_by_category"] == {category: 3}
     assert (
         client.get(f"/api/v1/completions/{handover['id']}", headers=coordinator).json()["reference"]
         == handover["reference"]

@@ -175,6 +175,11 @@ def test_critical_nc_suspends_the_task(
     suspensions = created.json()["properties"]["suspensions"]
     assert len(suspensions) == 1 and suspensions[0]["task_id"] == task
     assert row(engine, "SELECT status FROM tasks WHERE id = :id", id=task).status == "suspended"
+    history = row(
+        engine, "SELECT from_status, to_status, reason FROM task_status_history WHERE task_id = :id", id=task
+    )
+    assert (history.from_status, history.to_status) == ("in_progress", "suspended")
+    assert "PPE" in history.reason
     active = client.get("/api/v1/qa/suspensions", params={"active": "true"}, headers=qa_officer).json()
     assert [s["task_id"] for s in active] == [task]
 
