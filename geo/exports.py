@@ -146,7 +146,7 @@ def export(
                 target,
                 layer=collection.id,
                 driver="GPKG",
-                geometry_type=collection.geometry_type,
+                geometry_type=_ogr_type(collection),
                 layer_options={
                     "IDENTIFIER": collection.title,
                     "DESCRIPTION": readme(collection, query.access, filters, base_url, None)[:2000],
@@ -166,7 +166,7 @@ def export(
                 target,
                 layer=collection.id,
                 driver="KML",
-                geometry_type=collection.geometry_type,
+                geometry_type=_ogr_type(collection),
                 dataset_options={"NameField": label, "DOCUMENT_ID": collection.id},
             )
             return ExportFile(target.read_bytes(), media_type, filename)
@@ -189,23 +189,39 @@ def _shapefile_zip(
             shp[name] = shp[name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         elif shp[name].dtype == object:
             shp[name] = shp[name].map(safe_text)
-    pyogrio.write_dataframe(
-        shp,
-        folder / f"{collection.id}.shp",
-        layer=collection.id,
-        driver="ESRI Shapefile",
-        geometry_type=collection.geometry_type,
-        layer_options={"ENCODING": "UTF-8"},
-    )
+    if collection.geometry_type == "Geometry":
+        # A shapefile holds one kind of geometry: one file per kind (tasks_polygons.shp …).
+        kinds = shp.geometry.geom_type.fillna("").str.replace("Multi", "")
+        parts = [
+            (f"{collection.id}_{kind.lower()}s", shp[kinds == kind], f"Multi{kind}")
+            for kind in ("Polygon", "Point", "LineString")
+            if (kinds == kind).any()
+        ] or [(collection.id, shp, "MultiPolygon")]
+    else:
+        parts = [(collection.id, shp, collection.geometry_type)]
+    for layer, rows, geometry_type in parts:
+        pyogrio.write_dataframe(
+            rows,
+            folder / f"{layer}.shp",
+            layer=layer,
+            driver="ESRI Shapefile",
+            geometry_type=geometry_type,
+            promote_to_multi=geometry_type.startswith("Multi"),
+            layer_options={"ENCODING": "UTF-8"},
+        )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for part in sorted(folder.glob(f"{collection.id}.*")):
+        for part in sorted(folder.glob(f"{collection.id}*.*")):
             archive.write(part, part.name)
         archive.writestr("README.txt", readme(collection, query.access, filters, base_url, mapping))
         archive.writestr(
             "fields.csv", "shapefile_field,property\n" + "".join(f"{s},{n}\n" for n, s in mapping.items())
         )
     return buffer.getvalue()
+
+
+def _ogr_type(collection: Collection) -> str:
+    return "Unknown" if collection.geometry_type == "Geometry" else collection.geometry_type
 
 
 def safe_text(value: object) -> object:

@@ -107,6 +107,14 @@ def load_programmes(conn: Connection) -> list[ProgrammeInfo]:
 
 def resolve(principal: Principal | None, collection: Collection, programmes: list[ProgrammeInfo]) -> Access:
     """The caller's access to ``collection`` (401/403 when there is none)."""
+    if (principal is None or principal.is_partner) and not collection.partner_access:
+        if principal is None:
+            raise Problem(
+                401,
+                f"Authentication required for {collection.id}.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        raise Problem(403, f"{collection.id} is not shared with partners.")
     if principal is None:
         published = tuple(p for p in programmes if collection.id in p.published_layers)
         if not published:

@@ -52,6 +52,8 @@ class Collection:
     # Condition a row must meet to reach partners and anonymous readers (None: no approval step).
     approved_sql: str | None = None
     staff_roles: tuple[str, ...] = STAFF_ROLES
+    # Whether partner tokens and published (anonymous) layers may read it at all.
+    partner_access: bool = True
     # Link to the record in SafeGround's own API, for popups and HTML (``{id}`` is replaced).
     api_href: str | None = None
     keywords: tuple[str, ...] = field(default_factory=tuple)
@@ -139,7 +141,206 @@ ADMIN_AREAS = Collection(
     ),
 )
 
-COLLECTIONS: dict[str, Collection] = {c.id: c for c in (HAZARD_AREAS, ADMIN_AREAS)}
+ORGANISATION = Prop(
+    "organisation",
+    description="Organisation (acronym)",
+    sql="(SELECT coalesce(o.acronym, o.name) FROM organisations o WHERE o.id = t.organisation_id)",
+    in_tiles=True,
+)
+
+LAND_RELEASES = Collection(
+    id="land_releases",
+    title="Land releases",
+    description="Land cancelled (non-technical survey), reduced (technical survey) or cleared, each "
+    "inside the hazard it was released from (IMAS 07.11). Areas in geodesic m².",
+    table="land_releases",
+    datetime_column="t.release_date",
+    approved_sql="t.review_status = 'approved'",
+    api_href="/api/v1/land-releases/{id}",
+    keywords=("land release", "cancelled", "reduced", "cleared"),
+    properties=(
+        Prop("reference", description="Release reference", in_tiles=True),
+        PROGRAMME,
+        Prop(
+            "hazard_reference",
+            description="The hazard area released from",
+            in_tiles=True,
+            sql="(SELECT h.reference FROM hazard_areas h WHERE h.id = t.hazard_area_id)",
+        ),
+        Prop(
+            "method",
+            description="cancelled, reduced or cleared",
+            enum=("cancelled", "reduced", "cleared"),
+            in_tiles=True,
+        ),
+        Prop(
+            "activity",
+            description="nts, ts, clearance or bac",
+            enum=("nts", "ts", "clearance", "bac"),
+            in_tiles=True,
+        ),
+        ORGANISATION,
+        Prop("release_date", "date", "Date of release", in_tiles=True),
+        Prop("depth_cm", "integer", "Clearance depth, cm"),
+        Prop("area_m2", "number", "Released area, m² (geodesic)", in_tiles=True),
+        Prop("review_status", enum=("draft", "submitted", "approved", "rejected"), in_tiles=True),
+        Prop("notes"),
+        Prop("created_at", "datetime"),
+        Prop("version", "integer"),
+    ),
+)
+
+TASKS = Collection(
+    id="tasks",
+    title="Tasks",
+    description="Planned and running work: the hazard areas a task targets (their outline), or "
+    "the point of an EOD spot task.",
+    # A task's geometry: its EOD point, or the union of the hazard areas it targets.
+    table="(SELECT tk.*, COALESCE(ST_Multi(tk.point), hz.geom) AS geom FROM tasks tk "
+    "LEFT JOIN LATERAL (SELECT ST_Multi(ST_Union(h.geom)) AS geom FROM task_hazards th "
+    "JOIN hazard_areas h ON h.id = th.hazard_area_id WHERE th.task_id = tk.id) hz ON true)",
+    geometry_type="Geometry",
+    datetime_column="t.created_at",
+    api_href="/api/v1/tasks/{id}",
+    keywords=("task", "planning"),
+    properties=(
+        Prop("reference", description="Task reference", in_tiles=True),
+        PROGRAMME,
+        Prop(
+            "type",
+            description="nts, ts, clearance, bac, eod_spot or qa",
+            enum=("nts", "ts", "clearance", "bac", "eod_spot", "qa"),
+            in_tiles=True,
+        ),
+        Prop(
+            "status",
+            description="planned, assigned, in_progress, suspended, completed or cancelled",
+            enum=("planned", "assigned", "in_progress", "suspended", "completed", "cancelled"),
+            in_tiles=True,
+        ),
+        Prop("priority", "integer", "1 = most urgent … 5", in_tiles=True),
+        ORGANISATION,
+        Prop("team", description="Team", sql="(SELECT tm.name FROM teams tm WHERE tm.id = t.team_id)"),
+        Prop(
+            "hazard_references",
+            "string[]",
+            "Hazard areas the task targets",
+            in_tiles=True,
+            sql="ARRAY(SELECT h.reference FROM task_hazards th JOIN hazard_areas h ON h.id = th.hazard_area_id "
+            "WHERE th.task_id = t.id ORDER BY h.reference)",
+        ),
+        Prop("planned_start", "date", in_tiles=True),
+        Prop("planned_end", "date"),
+        Prop("actual_start", "date"),
+        Prop("actual_end", "date"),
+        Prop("notes"),
+        Prop("created_at", "datetime"),
+        Prop("version", "integer"),
+    ),
+)
+
+EO_ITEMS = Collection(
+    id="eo_items",
+    title="Explosive ordnance items",
+    description="Explosive ordnance found and how it was disposed of. Partners see items of "
+    "completed tasks only.",
+    table="eo_items",
+    geometry_type="Point",
+    geometry_column="t.location",
+    datetime_column="t.found_on",
+    approved_sql="EXISTS (SELECT 1 FROM tasks tk WHERE tk.id = t.task_id AND tk.status = 'completed')",
+    keywords=("EOD", "UXO", "mines destroyed"),
+    properties=(
+        PROGRAMME,
+        Prop(
+            "task_reference",
+            description="Task that found it",
+            in_tiles=True,
+            sql="(SELECT tk.reference FROM tasks tk WHERE tk.id = t.task_id)",
+        ),
+        Prop(
+            "category",
+            description="Catalogue category",
+            in_tiles=True,
+            sql="(SELECT c.category FROM eo_catalogue c WHERE c.id = t.catalogue_id)",
+        ),
+        Prop(
+            "item",
+            description="Catalogue name",
+            in_tiles=True,
+            sql="(SELECT c.name FROM eo_catalogue c WHERE c.id = t.catalogue_id)",
+        ),
+        Prop("model", description="Model, if known"),
+        Prop("quantity", "integer", in_tiles=True),
+        Prop("condition"),
+        Prop("fuze"),
+        Prop("depth_cm", "integer"),
+        Prop(
+            "disposal_method",
+            enum=("destroyed_in_situ", "removed_and_destroyed", "rendered_safe", "handed_over"),
+            in_tiles=True,
+        ),
+        Prop("found_on", "date", in_tiles=True),
+        Prop("notes"),
+    ),
+)
+
+QA_VISITS = Collection(
+    id="qa_visits",
+    title="QA/QC visits",
+    description="Accreditation, monitoring visits of worksites (QA) and post-clearance inspections "
+    "(QC), with their result. Staff only.",
+    table="qa_visits",
+    geometry_type="Geometry",
+    geometry_column="t.location",
+    datetime_column="t.visit_date",
+    staff_roles=("admin", "coordinator", "qa_officer"),
+    partner_access=False,
+    keywords=("QA", "QC", "IMAS 07.40"),
+    properties=(
+        Prop("reference", in_tiles=True),
+        PROGRAMME,
+        Prop("type", enum=("accreditation", "monitoring", "post_clearance_inspection"), in_tiles=True),
+        Prop(
+            "task_reference", sql="(SELECT tk.reference FROM tasks tk WHERE tk.id = t.task_id)", in_tiles=True
+        ),
+        ORGANISATION,
+        Prop("inspector"),
+        Prop("visit_date", "date", in_tiles=True),
+        Prop("result", enum=("pass", "pass_with_findings", "fail"), in_tiles=True),
+        Prop("lot_accepted", "boolean"),
+        Prop("notes"),
+    ),
+)
+
+EVIDENCE_POINTS = Collection(
+    id="evidence_points",
+    title="Evidence points",
+    description="Evidence recorded by non-technical survey (direct: mine seen, accident, marking … "
+    "indirect: craters, scrap, hearsay …). Partners see points of approved surveys only.",
+    table="evidence_points",
+    geometry_type="Point",
+    datetime_column="t.created_at",
+    approved_sql="EXISTS (SELECT 1 FROM surveys s WHERE s.id = t.survey_id AND s.review_status = 'approved')",
+    keywords=("NTS", "evidence"),
+    properties=(
+        PROGRAMME,
+        Prop(
+            "survey_reference",
+            sql="(SELECT s.reference FROM surveys s WHERE s.id = t.survey_id)",
+            in_tiles=True,
+        ),
+        Prop("evidence_type", in_tiles=True),
+        Prop("direct", "boolean", "Direct evidence (true) or indirect (false)", in_tiles=True),
+        Prop("description"),
+        Prop("precision_m", "number"),
+        Prop("created_at", "datetime"),
+    ),
+)
+
+COLLECTIONS: dict[str, Collection] = {
+    c.id: c for c in (HAZARD_AREAS, LAND_RELEASES, TASKS, EO_ITEMS, QA_VISITS, EVIDENCE_POINTS, ADMIN_AREAS)
+}
 
 
 def get(collection_id: str) -> Collection | None:
