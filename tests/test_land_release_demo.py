@@ -39,6 +39,7 @@ def test_demo_releases_and_is_idempotent(engine: Engine) -> None:
     releases, visits, ncs = _counts(engine)
     assert releases == 5  # 1 + 2 + 1 + the completion's
     assert visits == 5  # SOM also inspects a cleared lot
+    assert ncs == 4
     methods = row(
         engine,
         "SELECT array_agg(DISTINCT method ORDER BY method) AS m, count(*) FILTER (WHERE review_status = 'approved') AS a "
