@@ -317,3 +317,44 @@ def test_catalogue_has_the_imas_categories(client: TestClient, partner: Headers)
     } <= categories  # fmt: skip
     groups = {e["category"]: e["report_group"] for e in entries if e["subcategory"] is None}
     assert groups["submunition"] == "submunitions" and groups["ap_mine"] == "ap_mines"
+
+
+# ------------------------------------------------------------------------------------- demo
+
+
+def test_demo_tasks_cover_every_status_and_are_idempotent(engine: Engine, sql: SQL) -> None:
+    from rich.console import Console
+
+    from app.db import session_scope
+    from tasks import demo
+
+    def load() -> None:
+        with session_scope("demo") as db:
+            demo.load(db, Console(quiet=True))
+
+    load()  # no hazards yet: only the call-outs
+    assert {r[0] for r in sql("SELECT DISTINCT type FROM tasks")} == {"eod_spot"}
+    for lon in (45.30, 45.32, 45.34, 45.36, 45.38, 45.40, 45.42, 45.44):
+        insert_hazard_area(engine, square(lon, 2.00))
+    insert_hazard_area(engine, square(45.46, 2.00), review_status="draft")  # never tasked
+    load()
+    statuses = {r[0] for r in sql("SELECT DISTINCT status FROM tasks WHERE type <> 'eod_spot'")}
+    assert statuses == {"planned", "assigned", "in_progress", "suspended", "completed", "cancelled"}
+    assert sql("SELECT count(*) FROM task_hazards th JOIN hazard_areas h ON h.id = th.hazard_area_id "
+               "WHERE h.review_status <> 'approved'")[0][0] == 0  # fmt: skip
+    spot_items = sql(
+        "SELECT p.code, sum(e.quantity) FROM eo_items e JOIN tasks t ON t.id = e.task_id "
+        "JOIN programmes p ON p.id = t.programme_id WHERE t.type = 'eod_spot' GROUP BY 1 ORDER BY 1"
+    )
+    assert [code for code, n in spot_items if n > 0] == ["LBY", "SOM"]
+    assert sql("SELECT count(*) FROM tasks WHERE location_format IN ('mgrs', 'utm')")[0][0] == 5
+    # Started work moved its hazards on.
+    assert sql("SELECT count(*) FROM hazard_areas WHERE status = 'worked_on'")[0][0] >= 3
+    before = sql(
+        "SELECT count(*), (SELECT count(*) FROM eo_items), (SELECT count(*) FROM audit_log) FROM tasks"
+    )
+    load()
+    assert (
+        sql("SELECT count(*), (SELECT count(*) FROM eo_items), (SELECT count(*) FROM audit_log) FROM tasks")
+        == before
+    )
