@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.service import Principal
 from app.deps import Scope
 from app.errors import Problem
-from clearance import qa, service
+from clearance import accounting, qa, service
 from clearance.schemas import (
     ChecklistAnswer,
     CompleteIn,
@@ -75,7 +75,13 @@ def _releases(db: Session, principal: Principal, scope: Scope, console: Console)
             """
         )
     ).all()
-    per_programme: dict[int, int] = {}
+    # A programme that has demo releases already is left alone (idempotent).
+    per_programme: dict[int, int] = {
+        int(p): len(PLANS)
+        for p in db.scalars(
+            text("SELECT DISTINCT programme_id FROM land_releases WHERE created_by = :a"), {"a": DEMO_ACTOR}
+        )
+    }
     released: list[int] = []
     for hazard_id, programme_id, task_id, organisation_id in hazards:
         turn = per_programme.get(programme_id, 0)
@@ -217,14 +223,11 @@ def _visits(db: Session, principal: Principal, scope: Scope, released: list[int]
 
 
 def load(db: Session, console: Console) -> None:
-    if db.scalar(text("SELECT count(*) FROM qa_visits WHERE created_by = :a"), {"a": DEMO_ACTOR}):
-        console.print("demo: land releases and QA/QC visits already loaded")
-        return
     principal = _principal(db)
     scope = Scope(principal)
-    from clearance import accounting
-
     accounting.apply_settings(db)
     released = _releases(db, principal, scope, console)
-    visits = _visits(db, principal, scope, released)
+    visits = 0
+    if not db.scalar(text("SELECT count(*) FROM qa_visits WHERE created_by = :a"), {"a": DEMO_ACTOR}):
+        visits = _visits(db, principal, scope, released)
     console.print(f"demo: {len(released)} land releases, {visits} QA/QC visits")

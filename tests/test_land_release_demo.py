@@ -55,3 +55,14 @@ def test_demo_releases_and_is_idempotent(engine: Engine) -> None:
             id=hazard,
         )
         assert abs(h.gap) < 1
+
+
+def test_demo_adds_releases_when_hazards_arrive_later(engine: Engine) -> None:
+    with session_scope("demo") as db:
+        demo.load(db, Console(quiet=True))
+    for wkt in SQUARES:
+        insert_hazard_area(engine, wkt)
+    with session_scope("demo") as db:
+        demo.load(db, Console(quiet=True))
+    releases, visits, _ = _counts(engine)
+    assert (releases, visits) == (5, 4)
