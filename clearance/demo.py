@@ -123,7 +123,7 @@ def _releases(db: Session, principal: Principal, scope: Scope, console: Console)
                         scope,
                         LandReleaseIn(
                             hazard_area_id=hazard_id,
-                            method=method,  # type: ignore[arg-type]
+                            method=method,
                             task_id=task_id if method != "cancelled" else None,
                             organisation_id=organisation_id,
                             date=date,

@@ -14,7 +14,7 @@ from app.deps import Scope
 from app.errors import Problem
 from clearance import sampling
 from clearance.geometry import location_from_geojson
-from clearance.schemas import ChecklistTemplateIn, QaVisitIn
+from clearance.schemas import ChecklistAnswer, ChecklistTemplateIn, QaVisitIn, QaVisitPatch
 from clearance.service import _check_refs, _new_reference
 
 RECORDERS = ("admin", "qa_officer")
@@ -86,26 +86,34 @@ def set_checklist_template(db: Session, programme_id: int, data: ChecklistTempla
 # ---------------------------------------------------------------- visits
 
 
+def _checklist(
+    db: Session, programme_id: int, programme_code: str, answers: list[ChecklistAnswer]
+) -> list[dict[str, Any]]:
+    """Answers checked against the programme's template, stored with the items' texts."""
+    template = checklist_template(db, programme_id)
+    texts = {item["code"]: item["text"] for item in template["items"]}
+    checklist = []
+    for index, answer in enumerate(answers):
+        if answer.code not in texts:
+            field = f"checklist.{index}.code"
+            raise Problem(
+                422,
+                f"{field}: {answer.code!r} is not an item of {programme_code}'s checklist ({', '.join(texts)})",
+                errors=[{"index": index, "field": field, "message": "unknown checklist item"}],
+            )
+        checklist.append(
+            {"code": answer.code, "text": texts[answer.code], **answer.model_dump(exclude={"code"})}
+        )
+    return checklist
+
+
 def create_visit(db: Session, principal: Principal, scope: Scope, data: QaVisitIn) -> int:
     programme = scope.programme(db, data.programme)
     task = _check_refs(db, programme.id, data.task_id, data.organisation_id)
     organisation_id = data.organisation_id or (task["organisation_id"] if task else None)
     activity = data.activity or (TASK_TO_ACTIVITY.get(task["type"]) if task else None)
 
-    template = checklist_template(db, programme.id)
-    texts = {item["code"]: item["text"] for item in template["items"]}
-    checklist = []
-    for index, answer in enumerate(data.checklist):
-        if answer.code not in texts:
-            field = f"checklist.{index}.code"
-            raise Problem(
-                422,
-                f"{field}: {answer.code!r} is not an item of {programme.code}'s checklist ({', '.join(texts)})",
-                errors=[{"index": index, "field": field, "message": "unknown checklist item"}],
-            )
-        checklist.append(
-            {"code": answer.code, "text": texts[answer.code], **answer.model_dump(exclude={"code"})}
-        )
+    checklist = _checklist(db, programme.id, programme.code, data.checklist)
 
     location_wkb = None
     if data.location is not None:
@@ -323,6 +331,66 @@ def get_visit(db: Session, scope: Scope, visit_id: int) -> tuple[str, int]:
     scope.check(row.programme_id)
     feature = db.execute(text(_VISIT_FEATURE + " WHERE v.id = :id"), {"id": visit_id}).scalar_one()
     return str(feature), int(row.version)
+
+
+def update_visit(
+    db: Session, principal: Principal, scope: Scope, visit_id: int, data: QaVisitPatch, if_match: str | None
+) -> None:
+    """Correct a recorded visit (inspector, location, checklist, result, notes); If-Match required."""
+    visit = (
+        db.execute(
+            text(
+                "SELECT v.id, v.programme_id, v.version, v.lot_accepted, p.code, "
+                "(SELECT count(*) FROM qa_non_conformities n WHERE n.visit_id = v.id) AS ncs "
+                "FROM qa_visits v JOIN programmes p ON p.id = v.programme_id WHERE v.id = :id FOR UPDATE OF v"
+            ),
+            {"id": visit_id},
+        )
+        .mappings()
+        .first()
+    )
+    if visit is None:
+        raise Problem(404, f"No QA visit {visit_id}.")
+    scope.check(visit["programme_id"])
+    if if_match is None:
+        raise Problem(428, "Send If-Match with the ETag you read, so that no one else's edit is lost.")
+    if if_match.strip().removeprefix("W/").strip('"') != str(visit["version"]):
+        raise Problem(412, f"The QA visit has changed (version {visit['version']}); read it again.")
+    changes = data.model_dump(exclude_unset=True)
+    for key in ("inspector", "checklist", "result"):
+        if key in changes and changes[key] is None:
+            raise Problem(422, f"{key}: cannot be null", errors=[{"field": key, "message": "null"}])
+    result = changes.get("result")
+    if result == "pass" and visit["ncs"]:
+        raise Problem(
+            422,
+            "result: a visit with non-conformities is not pass",
+            errors=[{"field": "result", "message": "pass"}],
+        )
+    if result is not None and visit["lot_accepted"] is False and result != "fail":
+        raise Problem(
+            422,
+            "result: the inspected lot was rejected, so the result is fail",
+            errors=[{"field": "result", "message": "a rejected lot fails"}],
+        )
+    sets = ["version = version + 1", "updated_at = now()", "updated_by = :actor"]
+    params: dict[str, Any] = {"id": visit_id, "actor": principal.username}
+    for key in ("inspector", "result", "notes"):
+        if key in changes:
+            sets.append(f"{key} = :{key}")
+            params[key] = changes[key]
+    if data.checklist is not None:
+        sets.append("checklist = CAST(:checklist AS jsonb)")
+        params["checklist"] = _dumps(_checklist(db, visit["programme_id"], visit["code"], data.checklist))
+    if "location" in changes:
+        sets.append("location = ST_GeomFromWKB(decode(:loc, 'hex'), 4326)")
+        location = changes["location"]
+        params["loc"] = (
+            None
+            if location is None
+            else shapely.to_wkb(location_from_geojson(location), hex=True, output_dimension=2)
+        )
+    db.execute(text(f"UPDATE qa_visits SET {', '.join(sets)} WHERE id = :id"), params)
 
 
 def visits_sql(

@@ -23,6 +23,7 @@ from clearance.schemas import (
     NcActionIn,
     ProgressReportIn,
     QaVisitIn,
+    QaVisitPatch,
     ReviewIn,
     SamplingPlanIn,
 )
@@ -252,6 +253,22 @@ def create_qa_visit(data: QaVisitIn, db: DB, scope: CurrentScope, principal: QaR
 @router.get("/qa-visits/{visit_id}", tags=["QA/QC"], responses=_GEO)
 def get_qa_visit(visit_id: int, db: DB, scope: CurrentScope) -> Response:
     qa.forbid_partner(scope.principal)
+    body, version = qa.get_visit(db, scope, visit_id)
+    return _feature(body, version)
+
+
+@router.patch("/qa-visits/{visit_id}", tags=["QA/QC"], responses=_GEO)
+def patch_qa_visit(
+    visit_id: int,
+    data: QaVisitPatch,
+    db: DB,
+    scope: CurrentScope,
+    principal: QaRecorder,
+    if_match: IfMatch = None,
+) -> Response:
+    """Correct a recorded visit; If-Match with the visit's ETag is required."""
+    qa.update_visit(db, principal, scope, visit_id, data, if_match)
+    service.commit(db)
     body, version = qa.get_visit(db, scope, visit_id)
     return _feature(body, version)
 

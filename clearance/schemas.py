@@ -197,6 +197,17 @@ class QaVisitIn(_Strict):
         return self
 
 
+class QaVisitPatch(_Strict):
+    """What may change on a recorded visit. Non-conformities have their own lifecycle; a
+    post-clearance inspection's lot decision is final (record a new inspection instead)."""
+
+    inspector: str | None = Field(None, min_length=1, max_length=200)
+    location: dict[str, Any] | None = None
+    checklist: list[ChecklistAnswer] | None = Field(None, max_length=200)
+    result: Result | None = None
+    notes: str | None = Notes
+
+
 class NcActionIn(_Strict):
     note: str | None = Field(None, max_length=4000)
 

@@ -353,3 +353,32 @@ def test_release_is_audited_with_its_actor(client: TestClient, engine: Engine, m
         id=str(hazard),
     )
     assert (hazard_audit.actor, hazard_audit.status) == ("amina", "closed")
+
+
+def test_other_programmes_releases_are_invisible(
+    client: TestClient, engine: Engine, coordinator: dict[str, str], make_user: Any
+) -> None:
+    hazard = insert_hazard_area(engine, HAZARD)
+    created = client.post(
+        "/api/v1/land-releases", json=release(hazard, box(0, 0, 1, 1)), headers=coordinator
+    ).json()
+    libya = make_user("coordinator", ("LBY",))
+    assert client.get(f"/api/v1/land-releases/{created['id']}", headers=libya).status_code == 404
+    assert client.get("/api/v1/land-releases", headers=libya).json()["features"] == []
+    assert client.post(f"/api/v1/land-releases/{created['id']}/submit", headers=libya).status_code == 404
+    patched = client.patch(
+        f"/api/v1/land-releases/{created['id']}", json={"notes": "x"}, headers={**libya, "If-Match": '"1"'}
+    )
+    assert patched.status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/hazard-areas/{hazard}/cancel", json={"date": "2026-01-01"}, headers=libya
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            "/api/v1/qa/sampling-plan", params={"land_release_id": created["id"]}, headers=libya
+        ).status_code
+        == 404
+    )

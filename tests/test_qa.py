@@ -344,3 +344,31 @@ def test_rejected_lot_flags_release_and_hazard_for_rework(
         "/api/v1/land-releases", params={"rework_required": "true"}, headers=coordinator
     ).json()
     assert [f["id"] for f in flagged["features"]] == [lot["id"]]
+
+
+def test_visit_corrections_need_if_match_and_are_versioned(
+    client: TestClient, engine: Engine, qa_officer: dict[str, str], coordinator: dict[str, str]
+) -> None:
+    created = client.post("/api/v1/qa-visits", json=visit(), headers=qa_officer)
+    url = f"/api/v1/qa-visits/{created.json()['id']}"
+    etag = created.headers["etag"]
+    change = {"notes": "team leader interviewed", "checklist": [{"code": "ppe", "answer": "yes"}]}
+    assert client.patch(url, json=change, headers=qa_officer).status_code == 428
+    assert client.patch(url, json=change, headers={**qa_officer, "If-Match": etag}).status_code == 200
+    assert client.patch(url, json=change, headers={**qa_officer, "If-Match": etag}).status_code == 412
+    assert (
+        client.patch(url, json={"notes": "x"}, headers={**coordinator, "If-Match": '"2"'}).status_code == 403
+    )
+    refused = client.patch(url, json={"result": "pass"}, headers={**qa_officer, "If-Match": '"2"'})
+    assert refused.status_code == 422  # it has non-conformities
+    body = client.get(url, headers=qa_officer)
+    assert body.headers["etag"] == '"2"'
+    props = body.json()["properties"]
+    assert props["notes"] == "team leader interviewed"
+    assert [c["code"] for c in props["checklist"]] == ["ppe"]
+    audit = row(
+        engine,
+        "SELECT count(*) AS n FROM audit_log WHERE table_name = 'qa_visits' AND record_id = :id AND action = 'update'",
+        id=str(created.json()["id"]),
+    )
+    assert audit.n == 1
