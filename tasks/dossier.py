@@ -90,36 +90,45 @@ def _items(db: Session, task_id: int) -> dict[str, Any]:
 
 
 def _evidence_points(db: Session, task_id: int) -> dict[str, Any] | None:
-    """Evidence points of the task's hazards, when the survey package provides them.
+    """Evidence points of the task's hazard areas, when the survey package records them:
+    points of a survey that reported on one of the hazards, or lying in or within 100 m of one.
 
-    The table is owned by another package and may not exist (or have another shape) yet, so
-    its geometry column and hazard link are looked up rather than assumed.
+    The tables belong to another package, so their presence is checked rather than assumed;
+    without them the dossier simply has no evidence layer.
     """
-    columns: dict[str, str] = dict(
-        db.execute(
-            text(
-                "SELECT column_name, udt_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = 'evidence_points'"
-            )
-        ).all()
-    )
-    geometry = next((c for c, t in columns.items() if t == "geometry"), None)
-    if geometry is None or "hazard_area_id" not in columns:
+    present = db.execute(
+        text(
+            "SELECT to_regclass('evidence_points') IS NOT NULL, to_regclass('survey_hazards') IS NOT NULL, "
+            "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "        AND table_name = 'evidence_points' AND column_name = 'geom'), "
+            "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "        AND table_name = 'evidence_points' AND column_name = 'survey_id')"
+        )
+    ).one()
+    has_points, has_links, has_geom, has_survey = present
+    if not (has_points and has_geom):
         return None
-    # The column name comes from the catalogue, not from a client; quoted all the same.
-    quoted = '"' + geometry.replace('"', '""') + '"'
+    by_survey = (
+        "OR EXISTS (SELECT 1 FROM survey_hazards sh JOIN task_hazards th ON th.hazard_area_id = sh.hazard_area_id "
+        "           WHERE th.task_id = :task AND sh.survey_id = ep.survey_id)"
+        if has_links and has_survey
+        else ""
+    )
     return _json(
         db,
         f"""
         SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(
             json_build_object('type', 'Feature', 'id', ep.id,
-                'geometry', ST_AsGeoJSON(ep.{quoted}, 7)::json,
-                'properties', to_jsonb(ep) - :geom_column) ORDER BY ep.id), '[]'::json))
+                'geometry', ST_AsGeoJSON(ep.geom, 7)::json,
+                'properties', to_jsonb(ep) - 'geom') ORDER BY ep.id), '[]'::json))
         FROM evidence_points ep
-        WHERE ep.hazard_area_id IN (SELECT hazard_area_id FROM task_hazards WHERE task_id = :task)
+        WHERE EXISTS (
+            SELECT 1 FROM task_hazards th JOIN hazard_areas h ON h.id = th.hazard_area_id
+            WHERE th.task_id = :task AND ep.geom && ST_Expand(h.geom, 0.002)
+              AND ST_DWithin(ep.geom::geography, h.geom::geography, 100))
+        {by_survey}
         """,
         task=task_id,
-        geom_column=geometry,
     )
 
 

@@ -130,6 +130,19 @@ def test_dossier_renders_offline_in_chromium(
 
     coordinator = make_user("coordinator", ("SOM",), username="amina", password="field-office-42")
     task = clearance_task_with_items(client, engine, coordinator, sql)
+    # Evidence points (the survey package's table): one in the CHA, one 50 m outside it, one far
+    # away that is not the task's.
+    evidence_expected = 0
+    if sql("SELECT to_regclass('evidence_points') IS NOT NULL")[0][0]:
+        for lon, lat in ((45.305, 2.006), (45.2995, 2.005), (45.60, 2.30)):
+            sql(
+                "INSERT INTO evidence_points (programme_id, geom, evidence_type, direct) "
+                "SELECT id, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), 'craters', false FROM programmes "
+                "WHERE code = 'SOM'",
+                lon=lon,
+                lat=lat,
+            )
+        evidence_expected = 2
     app_origin = urlparse(live_server.url)
     requests: list[str] = []
     failures: list[str] = []
@@ -155,6 +168,7 @@ def test_dossier_renders_offline_in_chromium(
             items = page.locator("path.sg-item").count()
             team = page.locator("path.sg-team").count()
             admin = page.locator("path.sg-admin").count()
+            evidence = page.locator("path.sg-evidence").count()
             # Leaflet really laid the features out: the hazard paths have a drawn shape.
             drawn = page.eval_on_selector_all("path.sg-hazard", "els => els.map(e => e.getBBox().width > 1)")
             heading = page.locator("h1").inner_text()
@@ -166,6 +180,7 @@ def test_dossier_renders_offline_in_chromium(
     assert drawn == [True, True]
     assert items == 2  # the third item has no location
     assert team == 1 and admin >= 1
+    assert evidence == evidence_expected
     assert not errors, errors
     assert not failures, failures
     assert requests, "the browser made no requests?"
