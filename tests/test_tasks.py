@@ -578,3 +578,106 @@ def test_unknown_task_ids_are_404_problem_json(client: TestClient, coordinator: 
     for huge in ("99999999999999999999", "-1", "1e3"):
         response = client.get(f"/api/v1/tasks/{huge}", headers=coordinator)
         assert response.status_code in (404, 422), response.text
+
+
+# ------------------------------------------------------------------------------ hostile writes, audit
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"to": 5},
+        {"to": "done"},
+        {"to": None},
+        {},
+        {"to": "assigned", "reason": "x" * 5000},
+        {"to": "assigned", "reason": ["why"]},
+        {"to": "assigned", "when": "now"},
+        [],
+        "assigned",
+    ],
+)
+def test_hostile_transitions_change_nothing(
+    client: TestClient, engine: Engine, coordinator: Headers, sql: SQL, body: Any
+) -> None:
+    hazard = insert_hazard_area(engine, square(45.30, 2.00))
+    task = new_task(
+        client, coordinator, type="ts", hazard_area_ids=[hazard], team_id=team_id(sql, "MAG Manual 1")
+    )
+    before = counts(sql)
+    response = client.post(f"/api/v1/tasks/{task['id']}/transitions", json=body, headers=coordinator)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert counts(sql) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"priority": 0},
+        {"priority": None},
+        {"hazard_area_ids": []},
+        {"hazard_area_ids": [0]},
+        {"hazard_area_ids": [2**40]},
+        {"location": "2.0, 45.3"},  # a location on a hazard task
+        {"team_id": -1},
+        {"planned_start": "2027-05-01", "planned_end": "2027-04-01"},
+        {"actual_start": "2027-05-01", "actual_end": "2027-04-01"},
+        {"notes": {"html": "<b>"}},
+        {"status": "completed"},
+        {"version": 99},
+    ],
+)
+def test_hostile_patches_change_nothing(
+    client: TestClient, engine: Engine, coordinator: Headers, sql: SQL, body: dict[str, Any]
+) -> None:
+    hazard = insert_hazard_area(engine, square(45.30, 2.00))
+    task = new_task(client, coordinator, type="ts", hazard_area_ids=[hazard], planned_start="2027-05-01")
+    before = counts(sql)
+    response = client.patch(
+        f"/api/v1/tasks/{task['id']}", json=body, headers={**coordinator, "If-Match": '"1"'}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert counts(sql) == before
+
+
+def test_transition_honours_if_match_when_sent(
+    client: TestClient, engine: Engine, coordinator: Headers, sql: SQL
+) -> None:
+    hazard = insert_hazard_area(engine, square(45.30, 2.00))
+    task = new_task(
+        client, coordinator, type="ts", hazard_area_ids=[hazard], team_id=team_id(sql, "MAG Manual 1")
+    )
+    url = f"/api/v1/tasks/{task['id']}/transitions"
+    ok = client.post(url, json={"to": "assigned"}, headers={**coordinator, "If-Match": '"1"'})
+    assert ok.status_code == 200 and ok.headers["etag"] == '"2"'
+    stale = client.post(
+        url, json={"to": "cancelled", "reason": "x"}, headers={**coordinator, "If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+    assert sql("SELECT status FROM tasks WHERE id = :t", t=task["id"])[0][0] == "assigned"
+
+
+def test_task_writes_are_audited_with_the_actor(
+    client: TestClient, engine: Engine, make_user: Callable[..., Headers], sql: SQL
+) -> None:
+    fatima = make_user("coordinator", ("SOM",), username="fatima")
+    hazard = insert_hazard_area(engine, square(45.30, 2.00))
+    task = new_task(client, fatima, type="ts", hazard_area_ids=[hazard], team_id=team_id(sql, "MAG Manual 1"))
+    move(client, fatima, task["id"], "assigned", "capacity")
+    rows = sql(
+        "SELECT table_name, action, actor FROM audit_log "
+        "WHERE table_name IN ('tasks', 'task_hazards', 'task_status_history') ORDER BY id"
+    )
+    assert rows == [
+        ("tasks", "insert", "fatima"),
+        ("task_hazards", "insert", "fatima"),
+        ("task_status_history", "insert", "fatima"),
+        ("tasks", "update", "fatima"),
+        ("task_status_history", "insert", "fatima"),
+    ]
+    update = sql(
+        "SELECT before->>'status', after->>'status' FROM audit_log WHERE table_name = 'tasks' AND action = 'update'"
+    )
+    assert update == [("planned", "assigned")]
