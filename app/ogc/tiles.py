@@ -32,7 +32,8 @@ EXTENT = 4096
 BUFFER = 64
 # Above this zoom the data is drawn as stored (hazard polygons are small).
 SIMPLIFY_UNTIL_ZOOM = 15
-TILE_PARAMS = {"datetime", "filter", "filter-lang", "filter-crs", "f"}
+# "v" is a cache-busting version the map adds after an edit; it changes nothing else.
+TILE_PARAMS = {"datetime", "filter", "filter-lang", "filter-crs", "f", "v"}
 CACHE_CONTROL = "private, max-age=60"
 WEB_MERCATOR_HALF = 20037508.3427892
 
