@@ -28,6 +28,7 @@ ROUTER_MODULES = [
     "survey.router",
     "tasks.router",
     "clearance.router",
+    "clearance.reports.router",
     "geo.router",
     "app.ogc.router",
 ]

@@ -1,0 +1,1 @@
+"""Summaries, dashboard and treaty reports of land release (issue 7)."""
