@@ -15,7 +15,7 @@ from app.errors import Problem
 from clearance import sampling
 from clearance.geometry import location_from_geojson
 from clearance.schemas import ChecklistAnswer, ChecklistTemplateIn, QaVisitIn, QaVisitPatch
-from clearance.service import _check_refs, _new_reference
+from clearance.service import check_refs, new_reference
 
 RECORDERS = ("admin", "qa_officer")
 CLOSERS = ("admin", "qa_officer", "coordinator")
@@ -109,7 +109,7 @@ def _checklist(
 
 def create_visit(db: Session, principal: Principal, scope: Scope, data: QaVisitIn) -> int:
     programme = scope.programme(db, data.programme)
-    task = _check_refs(db, programme.id, data.task_id, data.organisation_id)
+    task = check_refs(db, programme.id, data.task_id, data.organisation_id)
     organisation_id = data.organisation_id or (task["organisation_id"] if task else None)
     activity = data.activity or (TASK_TO_ACTIVITY.get(task["type"]) if task else None)
 
@@ -162,7 +162,7 @@ def create_visit(db: Session, principal: Principal, scope: Scope, data: QaVisitI
             ),
             {
                 "p": programme.id,
-                "ref": _new_reference(db, programme.id, "QA"),
+                "ref": new_reference(db, programme.id, "QA"),
                 "type": data.type,
                 "task": data.task_id,
                 "activity": activity,
@@ -194,7 +194,7 @@ def create_visit(db: Session, principal: Principal, scope: Scope, data: QaVisitI
                 {
                     "p": programme.id,
                     "v": visit_id,
-                    "ref": _new_reference(db, programme.id, "NC"),
+                    "ref": new_reference(db, programme.id, "NC"),
                     "org": organisation_id,
                     "sev": nc.severity,
                     "desc": nc.description,

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -164,8 +165,6 @@ def bands_json(db: Session, programme_id: int) -> str:
     own = db.scalar(
         text("SELECT count(*) FROM qa_sampling_bands WHERE programme_id = :p"), {"p": programme_id}
     )
-    import orjson
-
     return orjson.dumps(
         {
             "source": "programme" if own else "default",

@@ -6,9 +6,9 @@ Writes go through plain SQL so that the database triggers (clearance/accounting.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+import orjson
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
@@ -156,7 +156,7 @@ def _hazard_for_release(db: Session, scope: Scope, hazard_area_id: int, field: s
     return hazard
 
 
-def _check_refs(
+def check_refs(
     db: Session, programme_id: int, task_id: int | None, organisation_id: int | None, prefix: str = ""
 ) -> dict[str, Any] | None:
     """The task and organisation must exist in the hazard's programme. Returns the task row."""
@@ -191,7 +191,7 @@ def _check_refs(
     return dict(task) if task is not None else None
 
 
-def _new_reference(db: Session, programme_id: int, kind: str) -> str:
+def new_reference(db: Session, programme_id: int, kind: str) -> str:
     programme = db.get(Programme, programme_id)
     assert programme is not None
     return next_references(db, programme, kind)[0]
@@ -212,7 +212,7 @@ def _insert_release(
 ) -> int:
     params = {
         "programme_id": hazard["programme_id"],
-        "reference": _new_reference(db, hazard["programme_id"], "LR"),
+        "reference": new_reference(db, hazard["programme_id"], "LR"),
         "hazard_area_id": hazard["id"],
         "actor": principal.username,
         "survey_id": None,
@@ -259,7 +259,7 @@ def create_release(
     """Record a land release; the database clips it to the hazard's remaining part or refuses it."""
     accounting.apply_settings(db)
     hazard = _hazard_for_release(db, scope, data.hazard_area_id, f"{field_prefix}hazard_area_id")
-    _check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id, field_prefix)
+    check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id, field_prefix)
     geom, as_sent = polygon_from_geojson(data.geometry, f"{field_prefix}geometry")
     values = {
         "method": data.method,
@@ -332,7 +332,7 @@ def update_release(
             "depth_cm: cancelled land has no clearance depth",
             errors=[{"field": "depth_cm", "message": "must be null for cancelled land"}],
         )
-    _check_refs(db, row["programme_id"], changes.get("task_id"), changes.get("organisation_id"))
+    check_refs(db, row["programme_id"], changes.get("task_id"), changes.get("organisation_id"))
     sets = ["version = version + 1", "updated_at = now()", "updated_by = :actor"]
     params: dict[str, Any] = {"id": release_id, "actor": principal.username}
     simple = {
@@ -440,7 +440,7 @@ def cancel_hazard_area(
     if hazard is None:
         raise Problem(404, f"No hazard area {hazard_area_id}.")
     scope.check(hazard["programme_id"])
-    _check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id)
+    check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id)
     organisation_id = data.organisation_id
     if data.survey_id is not None:
         organisation_id = organisation_id or _check_survey(db, data.survey_id, hazard_area_id)
@@ -514,7 +514,7 @@ def complete_hazard_area(
     )
     if existing is not None:
         raise Problem(409, f"Hazard area {hazard['reference']} already has completion record {existing}.")
-    task = _check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id)
+    task = check_refs(db, hazard["programme_id"], data.task_id, data.organisation_id)
     organisation_id = data.organisation_id or (task["organisation_id"] if task else None)
     completion_id = int(
         db.execute(
@@ -525,7 +525,7 @@ def complete_hazard_area(
             ),
             {
                 "p": hazard["programme_id"],
-                "ref": _new_reference(db, hazard["programme_id"], "HO"),
+                "ref": new_reference(db, hazard["programme_id"], "HO"),
                 "h": hazard_area_id,
                 "t": data.task_id,
                 "d": data.date,
@@ -558,8 +558,6 @@ def complete_hazard_area(
 
 
 def _json(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
@@ -767,7 +765,3 @@ def get_progress_report(db: Session, scope: Scope, report_id: int) -> str:
         raise Problem(404, f"No progress report {report_id}.")
     scope.check(programme_id)
     return str(db.execute(text(PROGRESS_SQL + " WHERE pr.id = :id"), {"id": report_id}).scalar_one())
-
-
-def today() -> dt.date:
-    return dt.date.today()
