@@ -71,7 +71,7 @@ def _nothing(stage: str, done: int, total: int) -> None:
 
 
 def hazard_fields() -> tuple[str, ...]:
-    from survey.service import IMPORT_FIELDS
+    from survey.service import IMPORT_FIELDS  # the hazard package says which fields a file may carry
 
     return tuple(IMPORT_FIELDS)
 
@@ -310,17 +310,38 @@ def _store_points(
 
 
 # -- hazard areas --------------------------------------------------------------------------
+def _attribute_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts without the blanks of files (NaN, NaT, empty text), in one pass."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    out = []
+    for row in clean.to_dict("records"):
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            record[str(key)] = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+        out.append(record)
+    return out
+
+
 def _check_hazards(
     db: Session, programme: Programme, source: SourceFrame, geometry: np.ndarray, progress: Progress
-) -> tuple[list[dict[str, Any]], list[Any], list[dict[str, Any]]]:
-    """(per-feature results, FeatureChecks, possible duplicates) for hazard polygons."""
+) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]]]:
+    """(per-feature results, FeatureChecks, validated attributes, possible duplicates)."""
     from geo.checks import check_polygons, find_possible_duplicates
-    from survey.service import check_hazard_attributes
+    from survey.schemas import validate_hazard_properties
 
     count = len(geometry)
     progress("checking", 0, count)
     checks = check_polygons(geometry, programme.id, db)
-    attribute_errors = check_hazard_attributes(source.attributes)
+    # Validated once here; the validated attributes go straight to the insert.
+    properties, errors = validate_hazard_properties(_attribute_records(source.attributes), field_prefix="")
+    attribute_errors: dict[int, list[str]] = {}
+    for error in errors:
+        field = str(error["field"]).lstrip(".")
+        attribute_errors.setdefault(int(error["index"]), []).append(
+            f"{field}: {error['message']}" if field else str(error["message"])
+        )
     features: list[dict[str, Any]] = []
     for check in checks:
         entry = check.as_report()
@@ -341,14 +362,14 @@ def _check_hazards(
         entry["index"] = by_position[duplicate.index]
         found.append(entry)
     progress("duplicates", len(accepted), len(accepted))
-    return features, checks, found
+    return features, checks, properties, found
 
 
 def _store_hazards(
     db: Session,
     programme: Programme,
-    source: SourceFrame,
     checks: list[Any],
+    properties: list[Any],
     keep: np.ndarray,
     import_id: int,
     actor: str,
@@ -359,7 +380,7 @@ def _store_hazards(
         db,
         programme,
         [checks[i] for i in keep],
-        source.attributes.iloc[keep].reset_index(drop=True),
+        [properties[i] for i in keep],
         actor=actor,
         import_id=import_id,
         source_index=keep.tolist(),
@@ -438,9 +459,10 @@ def run_import(
 
     duplicates: list[dict[str, Any]] = []
     checks: list[Any] = []
+    properties: list[Any] = []
     point_columns: dict[str, np.ndarray] = {}
     if options.layer == "hazard_areas":
-        features, checks, duplicates = _check_hazards(db, programme, source, geometry, progress)
+        features, checks, properties, duplicates = _check_hazards(db, programme, source, geometry, progress)
     else:
         progress("checking", 0, count)
         features, point_columns = _check_points(db, programme, source, geometry)
@@ -490,7 +512,7 @@ def run_import(
     # complete, so that the audit log holds one insert for it.
     import_id = int(db.execute(text("SELECT nextval(pg_get_serial_sequence('imports', 'id'))")).scalar_one())
     if options.layer == "hazard_areas":
-        stored = _store_hazards(db, programme, source, checks, keep, import_id, actor)
+        stored = _store_hazards(db, programme, checks, properties, keep, import_id, actor)
     else:
         stored = _store_points(db, programme, point_columns, keep, import_id, actor)
     report["counts"]["stored"] = stored
