@@ -125,12 +125,16 @@ def serve(
 
 
 def _print_logins(logins: list[tuple[str, str, str, str]]) -> None:
-    table = Table(title="Demo logins (one per role)")
-    for column in ("user", "role", "password", "API token"):
+    table = Table(title="Demo logins (one per role): log in at /login")
+    for column in ("user", "role", "password"):
         table.add_column(column)
-    for row in logins:
-        table.add_row(*row)
+    for user, role, password, _ in logins:
+        table.add_row(user, role, password)
     console.print(table)
+    # Tokens on plain lines, never cut by the terminal width, so they can be copied whole.
+    console.print("API tokens (new at every start; send as 'Authorization: Bearer <token>'):")
+    for user, _, _, token in logins:
+        print(f"  {user:<18} {token}")
 
 
 # -- programmes and admin areas --------------------------------------------------------
