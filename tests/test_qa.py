@@ -372,3 +372,55 @@ def test_visit_corrections_need_if_match_and_are_versioned(
         id=str(created.json()["id"]),
     )
     assert audit.n == 1
+
+
+def test_hostile_qa_input_is_refused_and_changes_nothing(
+    client: TestClient, engine: Engine, qa_officer: dict[str, str]
+) -> None:
+    before = row(
+        engine,
+        "SELECT (SELECT count(*) FROM audit_log) AS audit, (SELECT count(*) FROM qa_sampling_bands) AS bands",
+    )
+    json_headers = {**qa_officer, "content-type": "application/json"}
+    attempts = [
+        client.get("/api/v1/qa/sampling-plan", params={"land_release_id": "x"}, headers=qa_officer),
+        client.get("/api/v1/qa/sampling-plan", params={"land_release_id": 1, "seed": 0}, headers=qa_officer),
+        client.get("/api/v1/qa/sampling-plan", params={"land_release_id": 2**40}, headers=qa_officer),
+        client.get("/api/v1/qa/non-conformities", params={"overdue": "maybe"}, headers=qa_officer),
+        client.post("/api/v1/qa/non-conformities/abc/close", headers=qa_officer),
+        client.post("/api/v1/qa/non-conformities/999999/close", headers=qa_officer),
+        client.put(
+            "/api/v1/qa/sampling-plans?programme=SOM",
+            content=b'{"bands": [{"min_lot_m2": 0, "max_lot_m2": null, "sample_percent": NaN}]}',
+            headers=json_headers,
+        ),
+        client.put(
+            "/api/v1/qa/sampling-plans?programme=SOM",
+            content=b'{"bands": [{"min_lot_m2": 0, "max_lot_m2": null, "sample_percent": 1e400}]}',
+            headers=json_headers,
+        ),
+        client.put(
+            "/api/v1/qa/checklist-template?programme=SOM",
+            json={"name": "x", "items": [{"code": "a", "text": "A"}, {"code": "a", "text": "again"}]},
+            headers=qa_officer,
+        ),
+        client.put(
+            "/api/v1/qa/checklist-template?programme=SOM",
+            json={"name": "x", "items": [{"code": "DROP TABLE", "text": "A"}]},
+            headers=qa_officer,
+        ),
+        client.put(
+            "/api/v1/qa/checklist-template?programme=XXX", json={"name": "x", "items": []}, headers=qa_officer
+        ),
+        client.post("/api/v1/qa-visits", content=b"{", headers=json_headers),
+        client.post("/api/v1/qa-visits", json=visit(visit_date="26/11/2026"), headers=qa_officer),
+        client.post("/api/v1/qa-visits", json=visit(task_id=-1), headers=qa_officer),
+    ]
+    for index, response in enumerate(attempts):
+        assert 400 <= response.status_code < 500, (index, response.status_code, response.text)
+        assert response.headers["content-type"] == "application/problem+json", index
+    after = row(
+        engine,
+        "SELECT (SELECT count(*) FROM audit_log) AS audit, (SELECT count(*) FROM qa_sampling_bands) AS bands",
+    )
+    assert after == before
