@@ -3,7 +3,10 @@
 Accepted (the original string is always kept beside the result by the caller):
 
 * MGRS, 2–10 digits of easting+northing: ``38NNF1234567890``, ``38N NF 12345 67890``
-* UTM with zone and hemisphere: ``38N 412345 1234567`` (``38N`` = zone 38, northern hemisphere)
+* UTM with zone and hemisphere: ``38N 412345 1234567`` (``38N`` = zone 38, northern hemisphere),
+  or zone and MGRS latitude band: ``33R 330000 3540000`` (bands C–M south, N–X north). ``S`` is
+  both "southern hemisphere" and the band 32°–40°N (Libya, Syria, Iraq): it is read as the band
+  when the northing lies in that band (3,500,000–4,500,000 m), as the hemisphere otherwise
 * decimal degrees, latitude first as on GPS screens: ``2.0469, 45.3182``; hemisphere letters
   may be given (``2.0469N 45.3182E``, ``N2.0469 E45.3182``), in which case order is free
 * degrees-minutes-seconds or degrees-decimal-minutes: ``2°02'49"N 45°19'05"E``,
@@ -37,8 +40,11 @@ class ParsedCoordinate:
 
 _MGRS = re.compile(r"^(\d{1,2})\s*([C-HJ-NP-X])\s*([A-HJ-NP-Z]{2})\s*(\d*)\s*(\d*)$", re.IGNORECASE)
 _UTM = re.compile(
-    r"^(\d{1,2})\s*([NS])\s*[,;]?\s*(\d+(?:\.\d+)?)\s*m?E?\s*[,;]?\s*(\d+(?:\.\d+)?)\s*m?N?$", re.IGNORECASE
+    r"^(\d{1,2})\s*([C-HJ-NP-X])\s*[,;]?\s*(\d+(?:\.\d+)?)\s*m?E?\s*[,;]?\s*(\d+(?:\.\d+)?)\s*m?N?$",
+    re.IGNORECASE,
 )
+# Northings of the latitude band S (32°–40°N), with a margin: "33S 330000 3640000" is Libya.
+_BAND_S_NORTHING = (3_500_000.0, 4_500_000.0)
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _DD_PLAIN = re.compile(rf"^({_NUMBER})\s*[,;\s]\s*({_NUMBER})$")
 # One axis in DMS / DDM / DD with a hemisphere letter before or after.
@@ -74,7 +80,7 @@ def _parse_mgrs(compact: str, text: str) -> ParsedCoordinate | None:
     digits = east + north
     if not 1 <= int(zone) <= 60:
         raise CoordinateError(f"{text!r}: MGRS zone {zone} is not between 1 and 60")
-    if len(digits) % 2 or len(digits) > 10:
+    if not digits or len(digits) % 2 or len(digits) > 10:
         raise CoordinateError(
             f"{text!r}: MGRS needs an even number of digits (2 to 10) after the 100 km square, "
             f"got {len(digits)}"
@@ -101,7 +107,11 @@ def _parse_utm(text: str) -> ParsedCoordinate | None:
         raise CoordinateError(f"{text!r}: UTM easting {easting:.0f} is outside 100000–900000 m")
     if not 0 <= northing <= 10_000_000:
         raise CoordinateError(f"{text!r}: UTM northing {northing:.0f} is outside 0–10000000 m")
-    epsg = utm_epsg(zone, hemisphere.upper() == "N")
+    letter = hemisphere.upper()
+    # Bands N–X are north; "S" is the band S (north) only with a band-S northing.
+    band_s = _BAND_S_NORTHING[0] <= northing <= _BAND_S_NORTHING[1]
+    northern = band_s if letter == "S" else letter >= "N"
+    epsg = utm_epsg(zone, northern)
     lon, lat = _to_wgs84(epsg).transform(easting, northing)
     _check_range(lon, lat, text)
     return ParsedCoordinate(lon, lat, "utm", text, f"EPSG:{epsg}")
