@@ -358,13 +358,17 @@ def get_sampling_plan(
     scope: CurrentScope,
     land_release_id: Id,
     seed: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    layout: Literal["cells", "lanes"] = "cells",
+    lane_width_m: Annotated[float, Query(ge=0.5, le=20)] = 1.0,
 ) -> Response:
-    """The sample for inspecting one lot: sample area and random cells inside the released polygon.
+    """The sample for inspecting one lot: sample area and random cells (or lanes) inside the
+    released polygon.
 
     The same ``seed`` always gives the same sample; without one a seed is chosen and returned.
     """
     qa.forbid_partner(scope.principal)
-    return Response(sampling.sample_for_lot(db, scope, land_release_id, seed), media_type=GEOJSON)
+    body = sampling.sample_for_lot(db, scope, land_release_id, seed, layout, lane_width_m)
+    return Response(body, media_type=GEOJSON)
 
 
 @router.get("/qa/sampling-plans", tags=["QA/QC"])

@@ -10,6 +10,7 @@ same seed always gives the same sample.
 from __future__ import annotations
 
 import math
+import random
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,7 @@ cells AS (
 )
 SELECT json_build_object(
     'type', 'FeatureCollection',
+    'layout', 'cells',
     'land_release_id', :id,
     'seed', :seed,
     'lot_area_m2', :lot_area,
@@ -140,10 +142,71 @@ SELECT json_build_object(
 """
 
 
-def sample_for_lot(db: Session, scope: Scope, land_release_id: int, seed: int | None) -> str:
-    """The sample of one lot as a GeoJSON FeatureCollection built by PostGIS."""
+# Lanes: north–south strips (UTM grid north) of the lane width, in a random order of the lot's
+# lane slots, taken until their area inside the lot reaches the sample area.
+_UTM_OF_LOT = """
+SELECT utm, ST_XMin(ST_Transform(geom, utm)) AS xmin, ST_XMax(ST_Transform(geom, utm)) AS xmax
+FROM (SELECT geom, (CASE WHEN ST_Y(ST_Centroid(geom)) >= 0 THEN 32600 ELSE 32700 END
+                    + least(60, floor((ST_X(ST_Centroid(geom)) + 180) / 6)::int + 1)) AS utm
+      FROM land_releases WHERE id = :id) l
+"""
+
+_LANES_SQL = """
+WITH lot AS (SELECT id, geom, ST_Transform(geom, :utm) AS g FROM land_releases WHERE id = :id),
+slots AS (SELECT s.slot, s.n FROM unnest(CAST(:slots AS integer[])) WITH ORDINALITY AS s(slot, n)),
+lanes AS (
+    SELECT slots.n, slots.slot, sg_multipolygon(ST_Intersection(ST_Transform(ST_MakeEnvelope(
+               :xmin + slots.slot * :width, ST_YMin(lot.g) - 1, :xmin + (slots.slot + 1) * :width,
+               ST_YMax(lot.g) + 1, :utm), 4326), lot.geom)) AS lane
+    FROM slots, lot
+),
+measured AS (SELECT n, slot, lane, ST_Area(lane::geography) AS a FROM lanes WHERE NOT ST_IsEmpty(lane)),
+chosen AS (
+    SELECT n, slot, lane, a FROM (
+        SELECT *, coalesce(sum(a) OVER (ORDER BY n ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+        FROM measured) x
+    WHERE before < :sample_area
+)
+SELECT json_build_object(
+    'type', 'FeatureCollection',
+    'layout', 'lanes',
+    'land_release_id', :id,
+    'seed', :seed,
+    'lot_area_m2', :lot_area,
+    'sample_area_m2', :sample_area,
+    'lane_width_m', :width,
+    'lanes', (SELECT count(*) FROM chosen),
+    'sampled_area_m2', (SELECT round(coalesce(sum(a), 0)::numeric, 2) FROM chosen),
+    'acceptance_number', :acceptance,
+    'rule', 'the lot is accepted when at most acceptance_number items are found in the sample',
+    'lot', (SELECT ST_AsGeoJSON(geom)::json FROM lot),
+    'features', coalesce((SELECT json_agg(json_build_object(
+        'type', 'Feature', 'id', n,
+        'geometry', ST_AsGeoJSON(lane)::json,
+        'properties', json_build_object('lane', n, 'slot', slot, 'area_m2', round(a::numeric, 2)))
+        ORDER BY n) FROM chosen), '[]'::json)
+)::text
+"""
+
+MAX_LANE_SLOTS = 20_000
+
+
+def sample_for_lot(
+    db: Session,
+    scope: Scope,
+    land_release_id: int,
+    seed: int | None,
+    layout: str = "cells",
+    lane_width_m: float = 1.0,
+) -> str:
+    """The sample of one lot as a GeoJSON FeatureCollection built by PostGIS.
+
+    ``cells``: squares around random points inside the lot; ``lanes``: parallel strips.
+    """
     lot, plan = lot_plan(db, scope, land_release_id)
     seed = seed if seed is not None else secrets.randbelow(2**31 - 2) + 1
+    if layout == "lanes":
+        return _lanes(db, lot, plan, seed, lane_width_m)
     return str(
         db.execute(
             text(_SAMPLE_SQL),
@@ -192,3 +255,26 @@ def set_bands(db: Session, programme_id: int, data: SamplingPlanIn) -> None:
                 "acc": band.acceptance_number,
             },
         )
+
+
+def _lanes(db: Session, lot: dict[str, Any], plan: Plan, seed: int, width: float) -> str:
+    utm, xmin, xmax = db.execute(text(_UTM_OF_LOT), {"id": lot["id"]}).one()
+    count = max(1, math.ceil((xmax - xmin) / width))
+    # The same seed gives the same order of lane slots (Python's generator is stable across runs).
+    slots = random.Random(seed).sample(range(count), min(count, MAX_LANE_SLOTS))
+    return str(
+        db.execute(
+            text(_LANES_SQL),
+            {
+                "id": lot["id"],
+                "utm": int(utm),
+                "xmin": float(xmin),
+                "width": width,
+                "slots": slots,
+                "seed": seed,
+                "lot_area": round(plan.lot_area_m2, 2),
+                "sample_area": round(plan.sample_area_m2, 2),
+                "acceptance": plan.acceptance_number,
+            },
+        ).scalar_one()
+    )

@@ -424,3 +424,32 @@ def test_hostile_qa_input_is_refused_and_changes_nothing(
         "SELECT (SELECT count(*) FROM audit_log) AS audit, (SELECT count(*) FROM qa_sampling_bands) AS bands",
     )
     assert after == before
+
+
+def test_sample_lanes_are_reproducible_disjoint_and_inside_the_lot(
+    client: TestClient, engine: Engine, coordinator: dict[str, str], qa_officer: dict[str, str]
+) -> None:
+    lot = _released_lot(client, engine, coordinator)
+    params = {"land_release_id": lot["id"], "seed": 5, "layout": "lanes", "lane_width_m": 2}
+    first = client.get("/api/v1/qa/sampling-plan", params=params, headers=qa_officer)
+    assert first.status_code == 200, first.text
+    plan = first.json()
+    assert plan == client.get("/api/v1/qa/sampling-plan", params=params, headers=qa_officer).json()
+    assert (
+        plan["features"]
+        != client.get("/api/v1/qa/sampling-plan", params={**params, "seed": 6}, headers=qa_officer).json()[
+            "features"
+        ]
+    )
+    # Enough lanes to cover the sample area, and no more than one lane beyond it.
+    areas = [f["properties"]["area_m2"] for f in plan["features"]]
+    assert sum(areas) >= plan["sample_area_m2"] > sum(areas) - max(areas)
+    lot_shape = shape(lot["geometry"]).buffer(1e-9)
+    lanes = [shape(f["geometry"]) for f in plan["features"]]
+    assert all(lot_shape.contains(lane) for lane in lanes)
+    assert len({f["properties"]["slot"] for f in plan["features"]}) == len(lanes)
+    for i, a in enumerate(lanes):
+        for b in lanes[i + 1 :]:
+            assert a.intersection(b).area < 1e-12
+    bad = client.get("/api/v1/qa/sampling-plan", params={**params, "lane_width_m": 0}, headers=qa_officer)
+    assert bad.status_code == 422
