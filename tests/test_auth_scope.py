@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -152,3 +153,49 @@ def test_login_redirect_stays_on_site(client: TestClient, make_user: Callable[..
         follow_redirects=False,
     )
     assert response.headers["location"] == "/map"
+
+
+def test_managers_update_organisations_and_teams(
+    client: TestClient, make_user: Callable[..., dict[str, str]], sql: Callable[..., list[Any]]
+) -> None:
+    coordinator = make_user("coordinator", ("SOM",))
+    surveyor = make_user("surveyor", ("SOM",))
+    libya = make_user("coordinator", ("LBY",))
+    org = client.get("/api/v1/organisations", headers=coordinator).json()[0]
+    team = client.get("/api/v1/teams", headers=coordinator).json()[0]
+
+    assert (
+        client.patch(
+            f"/api/v1/organisations/{org['id']}", json={"acronym": "X"}, headers=surveyor
+        ).status_code
+        == 403
+    )
+    assert (
+        client.patch(f"/api/v1/organisations/{org['id']}", json={"acronym": "X"}, headers=libya).status_code
+        == 404
+    )
+    response = client.patch(
+        f"/api/v1/organisations/{org['id']}", json={"acronym": "NEW"}, headers=coordinator
+    )
+    assert response.status_code == 200 and response.json()["acronym"] == "NEW"
+
+    response = client.patch(
+        f"/api/v1/teams/{team['id']}",
+        json={"capabilities": ["mdd", "TS"], "base_location": {"type": "Point", "coordinates": [45.3, 2.05]}},
+        headers=coordinator,
+    )
+    assert response.status_code == 200
+    assert response.json()["capabilities"] == ["MDD", "TS"]
+    bad = client.patch(f"/api/v1/teams/{team['id']}", json={"capabilities": ["flying"]}, headers=coordinator)
+    assert bad.status_code == 422
+    off_globe = client.patch(
+        f"/api/v1/teams/{team['id']}",
+        json={"base_location": {"type": "Point", "coordinates": [200, 2]}},
+        headers=coordinator,
+    )
+    assert off_globe.status_code == 422
+    assert sql("SELECT capabilities FROM teams WHERE id = :id", id=team["id"])[0][0] == ["MDD", "TS"]
+    actions = sql(
+        "SELECT action FROM audit_log WHERE table_name = 'teams' AND record_id = :id", id=str(team["id"])
+    )
+    assert ("update",) in actions

@@ -9,7 +9,15 @@ from app.auth.service import Principal
 from app.db import get_engine
 from app.deps import DB, CurrentScope, require_roles
 from app.reference import service
-from app.reference.schemas import OrganisationIn, OrganisationOut, ProgrammeOut, TeamIn, TeamOut
+from app.reference.schemas import (
+    OrganisationIn,
+    OrganisationOut,
+    OrganisationPatch,
+    ProgrammeOut,
+    TeamIn,
+    TeamOut,
+    TeamPatch,
+)
 from geo.geojson import feature_collection_stream, geojson_response, next_link, primed, stream_rows
 
 router = APIRouter(prefix="/api/v1", tags=["reference data"])
@@ -34,6 +42,15 @@ def add_organisation(data: OrganisationIn, db: DB, scope: CurrentScope, _: Manag
     return out
 
 
+@router.patch("/organisations/{organisation_id}", response_model=OrganisationOut)
+def update_organisation(
+    organisation_id: int, data: OrganisationPatch, db: DB, scope: CurrentScope, _: Manager
+) -> OrganisationOut:
+    out = service.update_organisation(db, scope, organisation_id, data)
+    db.commit()
+    return out
+
+
 @router.get("/teams", response_model=list[TeamOut])
 def list_teams(
     db: DB,
@@ -48,6 +65,13 @@ def list_teams(
 @router.post("/teams", response_model=TeamOut, status_code=201)
 def add_team(data: TeamIn, db: DB, scope: CurrentScope, _: Manager) -> TeamOut:
     out = service.add_team(db, scope, data)
+    db.commit()
+    return out
+
+
+@router.patch("/teams/{team_id}", response_model=TeamOut)
+def update_team(team_id: int, data: TeamPatch, db: DB, scope: CurrentScope, _: Manager) -> TeamOut:
+    out = service.update_team(db, scope, team_id, data)
     db.commit()
     return out
 

@@ -8,6 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.reference.models import TEAM_CAPABILITIES
 
 
+def known_capabilities(value: list[str]) -> list[str]:
+    unknown = [c for c in value if c.upper() not in TEAM_CAPABILITIES]
+    if unknown:
+        raise ValueError(f"unknown capabilities {unknown}; use {list(TEAM_CAPABILITIES)}")
+    return sorted({c.upper() for c in value})
+
+
 class ProgrammeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -47,10 +54,7 @@ class TeamIn(BaseModel):
     @field_validator("capabilities")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c.upper() not in TEAM_CAPABILITIES]
-        if unknown:
-            raise ValueError(f"unknown capabilities {unknown}; use {list(TEAM_CAPABILITIES)}")
-        return sorted({c.upper() for c in value})
+        return known_capabilities(value)
 
 
 class TeamOut(BaseModel):
@@ -60,3 +64,23 @@ class TeamOut(BaseModel):
     name: str
     capabilities: list[str]
     base_location: dict[str, Any] | None
+
+
+class OrganisationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    acronym: str | None = Field(None, max_length=50)
+
+
+class TeamPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    capabilities: list[str] | None = None
+    base_location: dict[str, Any] | None = Field(None, description="GeoJSON Point, lon/lat")
+
+    @field_validator("capabilities")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else known_capabilities(value)

@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import AdminArea, Organisation, Programme, Team
-from app.reference.schemas import OrganisationIn, OrganisationOut, TeamIn, TeamOut
+from app.reference.schemas import (
+    OrganisationIn,
+    OrganisationOut,
+    OrganisationPatch,
+    TeamIn,
+    TeamOut,
+    TeamPatch,
+)
 from geo.points import point_from_geojson
 
 
@@ -89,6 +96,26 @@ def get_organisation(db: Session, scope: Scope, organisation_id: int) -> Organis
     return org
 
 
+def update_organisation(
+    db: Session, scope: Scope, organisation_id: int, data: OrganisationPatch
+) -> OrganisationOut:
+    org = get_organisation(db, scope, organisation_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] != org.name:
+        clash = db.scalar(
+            select(Organisation).where(
+                Organisation.programme_id == org.programme_id, Organisation.name == changes["name"]
+            )
+        )
+        if clash is not None:
+            raise Problem(409, f"Organisation {changes['name']!r} already exists in this programme.")
+    for key, value in changes.items():
+        setattr(org, key, value)
+    db.flush()
+    code = db.scalar(select(Programme.code).where(Programme.id == org.programme_id))
+    return _organisation_out(org, code or "")
+
+
 _TEAM_SQL = """
 SELECT t.id, p.code, t.organisation_id, t.name, t.capabilities,
        ST_AsGeoJSON(t.base_location)::json AS base_location
@@ -136,6 +163,25 @@ def add_team(db: Session, scope: Scope, data: TeamIn) -> TeamOut:
         base_location=location,
     )
     db.add(team)
+    db.flush()
+    return _team_rows(db, "WHERE t.id = :id", {"id": team.id})[0]
+
+
+def update_team(db: Session, scope: Scope, team_id: int, data: TeamPatch) -> TeamOut:
+    team = db.get(Team, team_id)
+    if team is None:
+        raise Problem(404, f"No team {team_id}.")
+    scope.check(team.programme_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is not None:
+        team.name = changes["name"]
+    if changes.get("capabilities") is not None:
+        team.capabilities = changes["capabilities"]
+    if "base_location" in changes:
+        location = changes["base_location"]
+        team.base_location = (
+            None if location is None else from_shape(point_from_geojson(location, "base_location"), srid=4326)  # type: ignore[assignment]
+        )
     db.flush()
     return _team_rows(db, "WHERE t.id = :id", {"id": team.id})[0]
 
