@@ -681,3 +681,20 @@ def test_task_writes_are_audited_with_the_actor(
         "SELECT before->>'status', after->>'status' FROM audit_log WHERE table_name = 'tasks' AND action = 'update'"
     )
     assert update == [("planned", "assigned")]
+
+
+def test_qa_officer_reports_on_qa_tasks_only(
+    client: TestClient, engine: Engine, coordinator: Headers, qa_officer: Headers, sql: SQL
+) -> None:
+    hazard = insert_hazard_area(engine, square(45.30, 2.00))
+    qa_task = new_task(
+        client, coordinator, type="qa", hazard_area_ids=[hazard], team_id=team_id(sql, "HALO QA 1")
+    )
+    ts_task = new_task(
+        client, coordinator, type="ts", hazard_area_ids=[hazard], team_id=team_id(sql, "MAG Manual 1")
+    )
+    for task in (qa_task, ts_task):
+        assert move(client, coordinator, task["id"], "assigned").status_code == 200
+    assert move(client, qa_officer, ts_task["id"], "in_progress").status_code == 403
+    assert move(client, qa_officer, qa_task["id"], "in_progress").status_code == 200
+    assert move(client, qa_officer, qa_task["id"], "completed").status_code == 200
