@@ -34,7 +34,9 @@ def make_engine(url: str) -> Engine:
         pool_size=get_settings().pool_size,
         max_overflow=10,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5, "application_name": "safeground"},
+        # jit=off: PostgreSQL's JIT compiles big plans (the summaries, the import INSERT) for
+        # seconds before running them in milliseconds; measured in bench/ (docs/benchmarks.md).
+        connect_args={"connect_timeout": 5, "application_name": "safeground", "options": "-c jit=off"},
     )
 
 
