@@ -58,13 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             ctx.close()
         outcome = ctx.outcome
-    if args.profile if args.profile is not None else not args.quick:
-        print("- profiles of missed targets")
-        scenarios.profile_missed(ctx, seconds=10)
     if "import" in chosen:
         # Last, and with the servers stopped: it copies databases and needs the CPU to itself.
         print("- import")
         scenarios.import_gpkg(ctx, data.import_file(sizes), sizes.import_features)
+    if args.profile if args.profile is not None else not args.quick:
+        print("- profiles of missed targets")
+        scenarios.profile_missed(ctx, seconds=10)
 
     text = report.render(outcome, sizes, info, started, time.perf_counter() - clock)
     print()

@@ -14,8 +14,13 @@ class Sizes:
     import_features: int
     runs: int  # timed repetitions per case, after one warm-up
     import_runs: int
+    import_warmup: int
     throughput_seconds: int
     workers: int = 2
+    # Land releases per hazard area in the read database (100,000 × 3 = 300,000 in the full run).
+    releases_per_hazard: int = 3
+    # The "page" case of the items scenario (10,000 = the API's maximum page).
+    page: int = 10_000
     seed: int = 20261126
 
     @property
@@ -30,6 +35,7 @@ FULL = Sizes(
     import_features=50_000,
     runs=15,
     import_runs=3,
+    import_warmup=1,
     throughput_seconds=30,
 )
 
@@ -40,5 +46,7 @@ QUICK = Sizes(
     import_features=2_000,
     runs=5,
     import_runs=2,
+    import_warmup=0,
     throughput_seconds=8,
+    page=2_000,
 )

@@ -18,7 +18,7 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 def prepare_read_db(sizes: Sizes) -> str:
     """``sizes.read_db`` with the synthetic hazard areas, rebuilt only when out of date."""
     database.ensure_base()
-    key = f"{sizes.hazards}-{sizes.seed}"
+    key = f"{sizes.hazards}-{sizes.seed}-{sizes.releases_per_hazard}"
     if database.read_db_is_current(sizes.read_db, key):
         print(f"  reusing database {sizes.read_db}")
         return sizes.read_db
@@ -27,11 +27,15 @@ def prepare_read_db(sizes: Sizes) -> str:
     generated = time.perf_counter()
     database.copy_of(database.BASE_DB, sizes.read_db)
     rows = database.load_hazards(sizes.read_db, frames)
-    database.mark_read_db(sizes.read_db, key)
+    loaded = time.perf_counter()
     print(
         f"  {rows:,} hazard areas generated in {generated - start:.1f} s and loaded into "
-        f"{sizes.read_db} in {time.perf_counter() - generated:.1f} s"
+        f"{sizes.read_db} in {loaded - generated:.1f} s"
     )
+    if database.has_table(sizes.read_db, "land_releases"):
+        releases = database.load_releases(sizes.read_db, sizes.releases_per_hazard)
+        print(f"  {releases:,} land releases made in {time.perf_counter() - loaded:.1f} s")
+    database.mark_read_db(sizes.read_db, key)
     return sizes.read_db
 
 

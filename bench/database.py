@@ -28,7 +28,6 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 BASE_DB = "sg_bench_base"
 IMPORT_DB = "sg_bench_import"
-BENCH_USER = "bench-partner"
 
 
 def server_url() -> str:
@@ -68,6 +67,12 @@ def connect(name: str, autocommit: bool = False) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+def has_table(name: str, table: str) -> bool:
+    with connect(name, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        return bool(cur.fetchone()[0])
 
 
 def exists(name: str) -> bool:
@@ -235,21 +240,94 @@ def load_hazards(name: str, frames: list[tuple[str, gpd.GeoDataFrame]]) -> int:
     return int(count)
 
 
-def bench_token(name: str) -> str:
-    """A partner token for SOM and LBY in database ``name`` (created once, reissued per run)."""
+def load_releases(name: str, per_hazard: int = 3) -> int:
+    """Approved land releases: ``per_hazard`` per hazard area, each a vertical strip of it.
+
+    A hazard's bounding box is cut into ``per_hazard + 1`` strips; the first ``per_hazard``
+    strips (clipped to the hazard) are released and the last one remains, so releases never
+    overlap and always lie inside their hazard. Method, activity, organisation and date are
+    drawn deterministically from a hash of the release reference. The hazards' release
+    figures (``cancelled_m2`` … ``remaining_m2``, status) are updated to match, set-based;
+    triggers are off for this load as for the hazards.
+    """
+    strips = per_hazard + 1
+    with connect(name) as conn, conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            f"""
+            WITH orgs AS (
+                SELECT programme_id, array_agg(id ORDER BY id) AS ids FROM organisations GROUP BY programme_id
+            ), pieces AS (
+                SELECT h.id AS hazard_id, h.programme_id, h.reference || '-LR' || k AS reference,
+                       (hashtext(h.reference || '-LR' || k)::bigint & 2147483647) AS r, o.ids,
+                       ST_Multi(ST_CollectionExtract(ST_Intersection(h.geom, ST_MakeEnvelope(
+                           ST_XMin(h.geom) + (k - 1) * (ST_XMax(h.geom) - ST_XMin(h.geom)) / {strips},
+                           ST_YMin(h.geom),
+                           ST_XMin(h.geom) + k * (ST_XMax(h.geom) - ST_XMin(h.geom)) / {strips},
+                           ST_YMax(h.geom), 4326)), 3)) AS geom
+                FROM hazard_areas h
+                CROSS JOIN generate_series(1, {per_hazard}) AS k
+                LEFT JOIN orgs o ON o.programme_id = h.programme_id
+            ), typed AS (
+                SELECT p.*, (ARRAY['cancelled', 'reduced', 'cleared', 'cleared'])[1 + r % 4] AS method,
+                       (r / 4) % 10 AS roll
+                FROM pieces p WHERE NOT ST_IsEmpty(p.geom)
+            )
+            INSERT INTO land_releases (
+                programme_id, reference, hazard_area_id, method, activity, organisation_id, release_date,
+                depth_cm, geom, input_geom, area_m2, review_status, reviewed_by, reviewed_at,
+                created_by, updated_by)
+            SELECT programme_id, reference, hazard_id, method,
+                   CASE method WHEN 'cancelled' THEN 'nts' WHEN 'reduced' THEN 'ts'
+                        ELSE CASE WHEN roll < 2 THEN 'bac' ELSE 'clearance' END END,
+                   ids[1 + (r / 40) % greatest(cardinality(ids), 1)],
+                   DATE '2023-01-01' + ((r / 400) % 1400)::int,
+                   CASE WHEN method = 'cleared' THEN 30 END,
+                   geom, geom, ST_Area(geom::geography), 'approved', 'bench', now(), 'bench', 'bench'
+            FROM typed
+            ORDER BY hazard_id, reference
+            """
+        )
+        count = cur.rowcount
+        cur.execute(
+            """
+            UPDATE hazard_areas h SET
+                cancelled_m2 = s.cancelled, reduced_m2 = s.reduced, cleared_m2 = s.cleared,
+                remaining_m2 = greatest(h.area_m2 - s.cancelled - s.reduced - s.cleared, 0),
+                status = 'worked_on'
+            FROM (
+                SELECT hazard_area_id,
+                       coalesce(sum(area_m2) FILTER (WHERE method = 'cancelled'), 0) AS cancelled,
+                       coalesce(sum(area_m2) FILTER (WHERE method = 'reduced'), 0) AS reduced,
+                       coalesce(sum(area_m2) FILTER (WHERE method = 'cleared'), 0) AS cleared
+                FROM land_releases GROUP BY hazard_area_id
+            ) s
+            WHERE s.hazard_area_id = h.id
+            """
+        )
+        conn.commit()
+    with connect(name, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("VACUUM ANALYZE land_releases")
+        cur.execute("VACUUM ANALYZE hazard_areas")
+    return int(count)
+
+
+def bench_token(name: str, role: str = "partner") -> str:
+    """A token of ``role`` for SOM and LBY in database ``name`` (user created once, token per run)."""
     from sqlalchemy import select
 
     from app.auth.models import User
     from app.auth.service import create_user, issue_token
     from app.db import make_engine, session_scope, set_engine
 
+    username = f"bench-{role}"
     engine = make_engine(db_url(name))
     set_engine(engine)
     try:
         with session_scope("bench") as db:
-            user = db.scalar(select(User).where(User.username == BENCH_USER))
+            user = db.scalar(select(User).where(User.username == username))
             if user is None:
-                user = create_user(db, BENCH_USER, "partner", ["SOM", "LBY"])
+                user = create_user(db, username, role, ["SOM", "LBY"])
             return issue_token(db, user, name="bench")
     finally:
         set_engine(None)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -130,3 +131,82 @@ def profile_case(database: str, url: str, headers: dict[str, str], seconds: int,
         "",
     ]
     return "\n".join(lines)
+
+
+def profile_command(cmd: list[str], env: dict[str, str], out: Path, title: str) -> str:
+    """Profile a whole command (e.g. ``safeground import``) with py-spy; Markdown summary."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        return f"- {title}: py-spy is not installed (pip install py-spy); no profile taken."
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [py_spy, "record", "--rate", "100", "--format", "raw", "--output", str(out), "--", *cmd],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if not out.exists():
+        return f"- {title}: py-spy failed: {(proc.stderr or proc.stdout)[-300:]}"
+    self_top, inclusive_top, samples = summarise(out.read_text())
+    return "\n".join(
+        [
+            f"### {title}",
+            "",
+            f"py-spy over the whole command ({elapsed:.1f} s, {samples} samples at 100 Hz; raw stacks: "
+            f"`{out.name}`). Time the process spends waiting for PostgreSQL shows as the psycopg2 "
+            "`execute` call it waits in; what PostgreSQL does then is not visible here.",
+            "",
+            "| Where the CPU was (self) | share |",
+            "| --- | --- |",
+            *[f"| `{n}` | {share:.0%} |" for n, share in self_top],
+            "",
+            "| Under which call (inclusive) | share |",
+            "| --- | --- |",
+            *[f"| `{n}` | {share:.0%} |" for n, share in inclusive_top],
+            "",
+        ]
+    )
+
+
+def explain(dsn: str, statements: list[tuple[str, Any]], top: int = 8) -> str:
+    """EXPLAIN ANALYZE of the captured SQL: the plan nodes that take the most time (exclusive)."""
+    import psycopg2
+
+    lines: list[str] = []
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        for statement, params in statements:
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+            plan = cur.fetchone()[0][0]
+            nodes: list[tuple[float, str]] = []
+            _walk(plan["Plan"], nodes)
+            total = float(plan.get("Execution Time", 0.0))
+            jit = plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0)
+            lines.append(
+                f"EXPLAIN ANALYZE of `{' '.join(statement.split())[:90]}…`: {total:.0f} ms execution"
+                + (f", of which JIT compilation {jit:.0f} ms" if jit else "")
+                + "."
+            )
+            lines += ["", "| Plan node (exclusive time) | ms | share |", "| --- | --- | --- |"]
+            for ms, label in sorted(nodes, reverse=True)[:top]:
+                lines.append(
+                    f"| {label} | {ms:.0f} | {ms / total:.0%} |" if total else f"| {label} | {ms:.0f} | |"
+                )
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _walk(node: dict[str, Any], out: list[tuple[float, str]]) -> float:
+    """Append (exclusive ms, label) for ``node`` and its children; return its inclusive ms."""
+    loops = float(node.get("Actual Loops", 1) or 1)
+    inclusive = float(node.get("Actual Total Time", 0.0)) * loops
+    children = sum(_walk(child, out) for child in node.get("Plans", []))
+    what = node.get("Relation Name") or node.get("CTE Name") or node.get("Function Name") or ""
+    label = f"{node.get('Node Type', '?')}{' on ' + what if what else ''}"
+    if node.get("Filter"):
+        label += f" (filter: {str(node['Filter'])[:60]})"
+    out.append((max(inclusive - children, 0.0), label))
+    return inclusive

@@ -59,7 +59,8 @@ def render(outcome: Outcome, sizes: Sizes, info: dict[str, str], started: dateti
         f"Run with `python -m bench{' --quick' if sizes.label == 'quick' else ''}` in {elapsed / 60:.1f} min. "
         f"Read scenarios over {sizes.total_hazards:,} synthetic hazard areas "
         f"({', '.join(f'{c} {n:,}' for c, n in sizes.hazards)}); import of {sizes.import_features:,} polygons; "
-        f"{sizes.runs} timed runs per case after one warm-up ({sizes.import_runs} for import); "
+        f"{sizes.runs} timed runs per case after one warm-up ({sizes.import_runs} for import, "
+        f"after {sizes.import_warmup} warm-up); "
         f"servers with {sizes.workers} uvicorn workers each on loopback.",
         "",
         "| Machine | |",
@@ -85,6 +86,10 @@ def render(outcome: Outcome, sizes: Sizes, info: dict[str, str], started: dateti
                 f"| {_ratio_cell(result.ratio(comparison), comparison.target_text, result.met(comparison))} "
                 f"| {comparison.target_text} | {notes} |"
             )
+        if result.max_seconds is not None:
+            met = result.absolute_met()
+            mark = "" if met is None else (" ✅" if met else " ❌")
+            lines.append(f"|  |  |  | (absolute) | – | {sg}{mark} | ≤ {result.max_seconds:g} s median | |")
     if outcome.throughput:
         lines += [
             "",

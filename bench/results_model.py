@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.timing import Timing
 
@@ -27,6 +28,14 @@ class Result:
     note: str = ""  # "not available yet: …", sizes, feature counts
     max_seconds: float | None = None  # an absolute target on SafeGround's median
     url: str = ""  # SafeGround's URL, for the profile of a missed target
+    command: list[str] = field(default_factory=list)  # or the command (import)
+    headers: dict[str, str] = field(default_factory=dict)  # when not the partner token
+    statements: list[Any] = field(default_factory=list)  # SafeGround's SQL, for EXPLAIN ANALYZE
+
+    def absolute_met(self) -> bool | None:
+        if self.max_seconds is None or self.safeground is None:
+            return None
+        return self.safeground.median <= self.max_seconds
 
     def ratio(self, comparison: Comparison) -> float | None:
         if self.safeground is None or comparison.timing is None or comparison.timing.median <= 0:

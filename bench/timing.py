@@ -37,10 +37,19 @@ def _fmt(seconds: float, unit: bool = True) -> str:
     return f"{seconds * 1000:.1f}" + (" ms" if unit else "")
 
 
-def measure(run: Callable[[], object], runs: int, warmup: int = 1) -> Timing:
+# A case whose warm-up shows it would need more than this many seconds runs fewer times
+# (at least 3), so that one very slow case cannot stretch the run by half an hour.
+BUDGET_S = 120.0
+
+
+def measure(run: Callable[[], object], runs: int, warmup: int = 1, budget_s: float = BUDGET_S) -> Timing:
     """Time ``run`` ``runs`` times after ``warmup`` untimed calls (caches, pools, JIT of plans)."""
     for _ in range(warmup):
+        start = time.perf_counter()
         run()
+        one = time.perf_counter() - start
+        if one * runs > budget_s:
+            runs = max(3, int(budget_s / max(one, 1e-9)))
     seconds: list[float] = []
     for _ in range(runs):
         start = time.perf_counter()
