@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ def profile_case(database: str, url: str, headers: dict[str, str], seconds: int,
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         return f"- `{url}`: py-spy is not installed (pip install py-spy); no profile taken."
-    server = servers.start_safeground(database, 1, out.parent)
+    server = servers.start_safeground(database, 1, Path(tempfile.mkdtemp(prefix="sg-profile-")))
     try:
         stop = threading.Event()
         requests = 0

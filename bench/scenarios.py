@@ -654,7 +654,9 @@ def profile_missed(ctx: Context, seconds: int) -> None:
         if not missed or not key or key in done:
             continue
         done.add(key)
-        out = RESULTS / "profiles" / f"{ctx.sizes.label}-{result.scenario}-{len(done)}.txt"
+        # The full run keeps its raw stacks beside its results; a quick run's are throw-away.
+        folder = RESULTS / "profiles" if ctx.sizes.label == "full" else ctx.work_dir
+        out = folder / f"{ctx.sizes.label}-{result.scenario}-{len(done)}.txt"
         out.parent.mkdir(parents=True, exist_ok=True)
         print(f"  profiling {result.scenario} / {result.case}")
         if result.url:
