@@ -239,7 +239,10 @@ def synthetic_hazards(
             town_y.append(lat)
             town_region.append(int(inside[0]))
     villages_per_region = np.full(len(geoms), 3, dtype=np.int64)
-    vx, vy, vregion = _random_points_in(rng, geoms, villages_per_region)
+    # Villages lie a little inside their region, so that hazards around them fit in it.
+    inner = shapely.buffer(geoms, -0.03)
+    inner = np.where(shapely.is_empty(inner), geoms, inner)
+    vx, vy, vregion = _random_points_in(rng, inner, villages_per_region)
     town_names += [f"village {codes[r]}-{i}" for i, r in enumerate(vregion)]
     tx = np.concatenate([np.asarray(town_x), vx])
     ty = np.concatenate([np.asarray(town_y), vy])
@@ -273,6 +276,9 @@ def synthetic_hazards(
         spread_m *= 0.7
         if _round > 10:
             area[todo] = np.maximum(area[todo] * 0.7, 1_000.0)
+        if _round > 20:
+            # Still not placed (a town on the coast or a border): use a village instead.
+            town[todo] = rng.integers(len(town_x), len(tx), len(todo))
     if len(todo):
         raise RuntimeError(f"could not place {len(todo)} synthetic hazards inside {programme}")
 

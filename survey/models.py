@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Text,
     UniqueConstraint,
@@ -42,6 +43,8 @@ class HazardArea(Base):
         CheckConstraint(f"classification IN {CLASSIFICATIONS!r}", name="classification"),
         CheckConstraint(f"status IN {HAZARD_STATUSES!r}", name="status"),
         CheckConstraint(f"review_status IN {REVIEW_STATUSES!r}", name="review_status"),
+        # Lists page by id within the caller's programmes (keyset paging).
+        Index("ix_hazard_areas_programme_id_id", "programme_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,839 @@
+"""Hazard areas: create (one or many, one code path), read, edit, review, delete, history.
+
+No HTTP here (see ``survey/router.py``). Geometry leaves the database as GeoJSON built in
+SQL; derived values (geodesic ``area_m2``, ``remaining_m2``, admin areas) are computed by
+PostGIS in the same statement that writes the geometry. Every write goes through the audit
+triggers (``app/audit.py``), which is also where history and "as of" answers come from.
+
+Interfaces other packages use:
+
+* :func:`insert_hazard_areas` — set-based bulk insert of checked polygons (imports, demo, API).
+* :func:`check_hazard_attributes` and :data:`IMPORT_FIELDS` — attribute checks for files.
+* :func:`hazard_features_sql` — the FeatureCollection query (API, exports).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app.auth.service import Principal
+from app.deps import Scope
+from app.errors import Problem
+from app.reference.models import Programme
+from app.reference.service import next_references
+from geo.checks import FeatureCheck, PossibleDuplicate, check_polygons, copy_rows, find_possible_duplicates
+from survey.models import REVIEW_STATUSES, HazardArea
+from survey.schemas import (
+    EDITABLE_COLUMNS,
+    HazardPropertiesIn,
+    validate_hazard_properties,
+)
+
+REFERENCE_KIND = "HA"
+EDITORS = ("admin", "coordinator", "surveyor")
+REVIEWERS = ("admin", "coordinator")
+
+# Flat property names a file may carry (the import mapping's targets), as in geo/synthetic.py.
+IMPORT_FIELDS: tuple[str, ...] = (
+    "name",
+    "classification",
+    "status",
+    "status_date",
+    "status_reason",
+    "contamination_types",
+    "evidence_direct",
+    "evidence_indirect",
+    "information_source",
+    "reliability",
+    "blockages",
+    "beneficiaries_women",
+    "beneficiaries_men",
+    "beneficiaries_girls",
+    "beneficiaries_boys",
+    "priority",
+    "notes",
+)
+
+# -- SQL building blocks ----------------------------------------------------------------------
+
+
+def _admin_ctes(source: str, key: str, geom: str) -> str:
+    """CTEs ``cand`` and ``best``: per row of ``source``, the admin area of each level (1, 2)
+    with the largest overlap with its geometry (``best(key, level, code, name)``).
+
+    Set-based: one spatial join with the admin polygon on the outer side, so PostGIS reuses its
+    prepared form; the costly intersection area is computed only for polygons that straddle a
+    boundary. ``source`` needs a unique ``key`` (and a GiST index on ``geom`` when large).
+    """
+    return f"""cand AS (
+        SELECT s.{key} AS key, a.id AS admin_id, a.level,
+               count(*) OVER (PARTITION BY s.{key}, a.level) AS candidates
+        FROM admin_areas a
+        JOIN {source} s ON a.geom && s.{geom} AND ST_Intersects(a.geom, s.{geom})
+        WHERE a.programme_id = :p AND a.level IN (1, 2)
+    ), best AS (
+        SELECT DISTINCT ON (c.key, c.level) c.key, c.level, a.code, a.name
+        FROM cand c
+        JOIN admin_areas a ON a.id = c.admin_id
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN c.candidates = 1 THEN 0 ELSE (
+                SELECT ST_Area(ST_Intersection(a.geom, s.{geom})) FROM {source} s WHERE s.{key} = c.key
+            ) END AS overlap
+        ) o
+        ORDER BY c.key, c.level, o.overlap DESC, a.code
+    )"""
+
+
+def _properties_sql(h: str = "h", p: str = "p") -> str:
+    """json_build_object of a hazard's properties (the names partners' scripts rely on)."""
+    return f"""json_build_object(
+        'programme', {p}.code, 'reference', {h}.reference, 'name', {h}.name,
+        'classification', {h}.classification, 'status', {h}.status,
+        'status_date', {h}.status_date, 'status_reason', {h}.status_reason,
+        'contamination_types', {h}.contamination_types, 'evidence', {h}.evidence,
+        'information_source', {h}.information_source, 'reliability', {h}.reliability,
+        'blockages', {h}.blockages,
+        'beneficiaries', json_build_object('women', {h}.beneficiaries_women, 'men', {h}.beneficiaries_men,
+                                           'girls', {h}.beneficiaries_girls, 'boys', {h}.beneficiaries_boys),
+        'priority', {h}.priority, 'notes', {h}.notes,
+        'area_m2', round({h}.area_m2::numeric, 2),
+        'cancelled_m2', round({h}.cancelled_m2::numeric, 2), 'reduced_m2', round({h}.reduced_m2::numeric, 2),
+        'cleared_m2', round({h}.cleared_m2::numeric, 2), 'remaining_m2', round({h}.remaining_m2::numeric, 2),
+        'admin1_code', {h}.admin1_code, 'admin1_name', {h}.admin1_name,
+        'admin2_code', {h}.admin2_code, 'admin2_name', {h}.admin2_name,
+        'review_status', {h}.review_status, 'review_reason', {h}.review_reason,
+        'reviewed_by', {h}.reviewed_by, 'reviewed_at', {h}.reviewed_at,
+        'version', {h}.version, 'import_id', {h}.import_id,
+        'created_by', {h}.created_by, 'created_at', {h}.created_at,
+        'updated_by', {h}.updated_by, 'updated_at', {h}.updated_at)"""
+
+
+def _feature_sql(h: str = "h", p: str = "p") -> str:
+    return (
+        f"json_build_object('type', 'Feature', 'id', {h}.id, "
+        f"'geometry', ST_AsGeoJSON({h}.geom, 7)::json, 'properties', {_properties_sql(h, p)})::text"
+    )
+
+
+# "What the map looked like then": each hazard's last audited row version at that time.
+_AS_OF_SOURCE = """(
+    SELECT r.* FROM (
+        SELECT DISTINCT ON (record_id) action, after FROM audit_log
+        WHERE table_name = 'hazard_areas' AND changed_at <= :as_of
+        ORDER BY record_id, id DESC
+    ) latest
+    CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, latest.after) r
+    WHERE latest.action <> 'delete'
+)"""
+
+
+@dataclass(frozen=True)
+class HazardFilter:
+    programme_ids: Sequence[int]
+    status: str | None = None
+    classification: str | None = None
+    review_status: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    updated_since: datetime | None = None
+    as_of: datetime | None = None
+    approved_only: bool = False
+
+
+def hazard_features_sql(filters: HazardFilter, after: int, limit: int) -> tuple[str, dict[str, Any]]:
+    """A page of ``(feature json text, id)`` rows, one more than ``limit`` (keyset on id)."""
+    params: dict[str, Any] = {"ids": list(filters.programme_ids), "after": after, "limit": limit + 1}
+    where = ["h.programme_id = ANY(:ids)", "h.id > :after"]
+    if filters.approved_only:
+        where.append("h.review_status = 'approved'")
+    for column in ("status", "classification", "review_status"):
+        value = getattr(filters, column)
+        if value is not None:
+            where.append(f"h.{column} = :{column}")
+            params[column] = value
+    if filters.bbox is not None:
+        where.append("h.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+        params.update(zip(("minx", "miny", "maxx", "maxy"), filters.bbox, strict=True))
+    if filters.updated_since is not None:
+        where.append("h.updated_at >= :since")
+        params["since"] = filters.updated_since
+    source = "hazard_areas"
+    if filters.as_of is not None:
+        source = _AS_OF_SOURCE
+        params["as_of"] = filters.as_of
+    sql = f"""
+        SELECT {_feature_sql()}, h.id
+        FROM {source} h JOIN programmes p ON p.id = h.programme_id
+        WHERE {" AND ".join(where)}
+        ORDER BY h.id LIMIT :limit
+    """
+    return sql, params
+
+
+# -- attributes -----------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """Missing values of files (NaN, NaT, empty text) are ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _records(attributes: pd.DataFrame | Sequence[Mapping[str, Any]], count: int) -> list[dict[str, Any]]:
+    rows: list[dict[Any, Any]]
+    if isinstance(attributes, pd.DataFrame):
+        rows = (
+            attributes.to_dict("records") if len(attributes.columns) else [{} for _ in range(len(attributes))]
+        )
+    else:
+        rows = [dict(r) for r in attributes]
+    if len(rows) != count:
+        raise ValueError(f"{len(rows)} attribute rows for {count} features")
+    return [{str(k): _clean(v) for k, v in row.items() if _clean(v) is not None} for row in rows]
+
+
+def check_hazard_attributes(attributes: pd.DataFrame) -> dict[int, list[str]]:
+    """Messages per row index (0-based position) for rows whose attributes are not acceptable."""
+    records = _records(attributes, len(attributes))
+    _valid, errors = validate_hazard_properties(records, field_prefix="")
+    out: dict[int, list[str]] = {}
+    for error in errors:
+        field = str(error["field"]).lstrip(".")
+        out.setdefault(int(error["index"]), []).append(
+            f"{field}: {error['message']}" if field else error["message"]
+        )
+    return out
+
+
+# -- insert (one code path for API, imports and demo) -----------------------------------------
+
+
+def insert_hazard_areas(
+    db: Session,
+    programme: Programme,
+    checks: Sequence[FeatureCheck],
+    attributes: pd.DataFrame | Sequence[Mapping[str, Any] | HazardPropertiesIn],
+    *,
+    actor: str | None = None,
+    import_id: int | None = None,
+    source_index: Sequence[int] | None = None,
+    review_status: str | Sequence[str] = "draft",
+) -> list[int]:
+    """Insert checked hazard polygons with their attributes; returns the new ids in input order.
+
+    ``checks[i]`` (from :func:`geo.checks.check_polygons`, not rejected) pairs with
+    ``attributes[i]`` (a DataFrame row of :data:`IMPORT_FIELDS`, a property dict, or an already
+    validated :class:`HazardPropertiesIn`). Set-based: references are reserved in one call,
+    rows are loaded with COPY into a temporary table, and one ``INSERT … SELECT`` computes the
+    geodesic area, remaining area/geometry and admin areas. The audit triggers record it all.
+    Raises :class:`Problem` 422 if any feature is rejected or its attributes are invalid
+    (nothing is written then).
+    """
+    count = len(checks)
+    if count == 0:
+        return []
+    rejected = [c.index for c in checks if c.geometry is None or c.status == "rejected"]
+    if rejected:
+        raise Problem(
+            422, f"{len(rejected)} rejected feature(s) cannot be stored (first: index {rejected[0]})."
+        )
+    if isinstance(attributes, pd.DataFrame) or not all(isinstance(a, HazardPropertiesIn) for a in attributes):
+        records = _records(attributes, count)  # type: ignore[arg-type]
+        validated, errors = validate_hazard_properties(records)
+        if errors:
+            raise Problem(
+                422, f"Invalid hazard attributes: {errors[0]['field']}: {errors[0]['message']}", errors=errors
+            )
+        properties = [v for v in validated if v is not None]
+    else:
+        properties = list(attributes)  # type: ignore[arg-type]
+    if len(properties) != count:
+        raise ValueError(f"{len(properties)} attribute rows for {count} features")
+    statuses = [review_status] * count if isinstance(review_status, str) else list(review_status)
+    if any(s not in REVIEW_STATUSES for s in statuses):
+        raise ValueError(f"review_status must be one of {REVIEW_STATUSES}")
+    indexes = list(source_index) if source_index is not None else [None] * count
+
+    references = next_references(db, programme, REFERENCE_KIND, count)
+    geoms = np.empty(count, dtype=object)
+    geoms[:] = [c.geometry for c in checks]
+    hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    raws = np.empty(count, dtype=object)
+    raws[:] = [c.raw_geometry for c in checks]
+    raw_hexes: list[str | None] = [None] * count
+    has_raw = np.flatnonzero(~shapely.is_missing(raws))
+    if len(has_raw):
+        # The raw geometry is kept 2D (the column is 2D); Z/M were reported as notes.
+        flat_raw = shapely.set_srid(shapely.force_2d(raws[has_raw]), 4326)
+        for i, h in zip(has_raw, shapely.to_wkb(flat_raw, hex=True, include_srid=True), strict=True):
+            raw_hexes[int(i)] = str(h)
+
+    table = f"tmp_new_hazards_{uuid.uuid4().hex[:10]}"
+    db.execute(
+        text(
+            f"CREATE TEMP TABLE {table} (ord int PRIMARY KEY, reference text, props jsonb, "
+            "geom geometry(MultiPolygon, 4326), raw geometry(Geometry, 4326), source_index int, "
+            "review_status text) ON COMMIT DROP"
+        )
+    )
+    copy_rows(
+        db,
+        table,
+        ("ord", "reference", "props", "geom", "raw", "source_index", "review_status"),
+        [
+            (
+                i,
+                references[i],
+                orjson.dumps(properties[i].columns()).decode(),
+                hexes[i],
+                raw_hexes[i],
+                indexes[i],
+                statuses[i],
+            )
+            for i in range(count)
+        ],
+    )
+    if count > 50:
+        db.execute(text(f"CREATE INDEX ON {table} USING gist (geom)"))
+    db.execute(text(f"ANALYZE {table}"))
+    # JIT compilation costs more than it saves on these statements.
+    db.execute(text("SET LOCAL jit = off"))
+    columns = ", ".join(EDITABLE_COLUMNS)
+    values = ", ".join(f"r.{c}" for c in EDITABLE_COLUMNS)
+    rows = db.execute(
+        text(
+            f"""
+            WITH {_admin_ctes(table, "ord", "geom")}
+            INSERT INTO hazard_areas (programme_id, reference, {columns}, geom, raw_geom, area_m2,
+                remaining_geom, remaining_m2, admin1_code, admin1_name, admin2_code, admin2_name,
+                review_status, import_id, source_index, created_by, updated_by)
+            SELECT :p, n.reference, {values}, n.geom, n.raw, m.m2, n.geom, m.m2,
+                   a1.code, a1.name, a2.code, a2.name,
+                   n.review_status, :import_id, n.source_index, :actor, :actor
+            FROM {table} n
+            CROSS JOIN LATERAL (SELECT ST_Area(n.geom::geography) AS m2) m
+            CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, n.props) r
+            LEFT JOIN best a1 ON a1.key = n.ord AND a1.level = 1
+            LEFT JOIN best a2 ON a2.key = n.ord AND a2.level = 2
+            ORDER BY n.ord
+            RETURNING id, reference
+            """
+        ),
+        {"p": programme.id, "import_id": import_id, "actor": actor or db.info.get("actor")},
+    ).all()
+    db.execute(text(f"DROP TABLE {table}"))
+    by_reference = {str(ref): int(i) for i, ref in rows}
+    return [by_reference[r] for r in references]
+
+
+def _hex(geom: BaseGeometry) -> str:
+    return str(shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True))
+
+
+# -- GeoJSON input --------------------------------------------------------------------------
+
+
+def geometry_from_geojson(value: Any, field: str = "geometry") -> BaseGeometry:
+    """A shapely geometry from a GeoJSON geometry object, or a 422 saying what is wrong."""
+
+    def fail(message: str) -> Problem:
+        return Problem(422, f"{field}: {message}", errors=[{"index": 0, "field": field, "message": message}])
+
+    if not isinstance(value, dict):
+        raise fail("expected a GeoJSON geometry object (Polygon or MultiPolygon)")
+    kind = value.get("type")
+    if kind not in (
+        "Polygon",
+        "MultiPolygon",
+        "GeometryCollection",
+        "Point",
+        "LineString",
+        "MultiPoint",
+        "MultiLineString",
+    ):
+        raise fail(f"unknown or missing geometry type {kind!r}; send a Polygon or MultiPolygon")
+    if kind == "GeometryCollection":
+        if not isinstance(value.get("geometries"), list):
+            raise fail("a GeometryCollection needs a 'geometries' list")
+    elif not isinstance(value.get("coordinates"), list):
+        raise fail("'coordinates' must be an array")
+    if kind in ("Polygon", "MultiPolygon"):
+        depth = 3 if kind == "Polygon" else 4
+        bad = _bad_coordinates(value["coordinates"], depth)
+        if bad:
+            raise fail(bad)
+    try:
+        return shape(value)
+    except Exception as exc:  # shapely raises several types for malformed input
+        raise fail(f"not a valid {kind}: {exc}") from exc
+
+
+def _bad_coordinates(coords: Any, depth: int) -> str | None:
+    """Why nested coordinate arrays are malformed (wrong nesting, non-numbers), or None."""
+    stack: list[tuple[Any, int]] = [(coords, depth)]
+    while stack:
+        item, level = stack.pop()
+        if level == 1:
+            if not isinstance(item, list) or not 2 <= len(item) <= 4:
+                return "each position must be an array of 2 to 4 numbers [lon, lat(, z)]"
+            if not all(isinstance(c, int | float) and not isinstance(c, bool) for c in item):
+                return f"positions must contain numbers, got {item!r}"[:200]
+            continue
+        if not isinstance(item, list):
+            return "coordinates are not nested as a Polygon/MultiPolygon needs"
+        if level == 2 and len(item) < 4:
+            return "a linear ring needs at least 4 positions (the first repeated at the end)"
+        stack.extend((child, level - 1) for child in item)
+    return None
+
+
+def problems_of(check: FeatureCheck, field: str = "geometry") -> list[dict[str, Any]]:
+    return [
+        {"index": check.index, "field": field, "code": code, "message": message}
+        for code, message in zip(check.codes, check.messages, strict=True)
+    ]
+
+
+# -- create / read ----------------------------------------------------------------------------
+
+
+@dataclass
+class Created:
+    id: int
+    check: FeatureCheck
+    duplicates: list[PossibleDuplicate]
+
+
+def _require(principal: Principal, roles: Sequence[str], action: str) -> None:
+    if principal.role not in roles:
+        raise Problem(403, f"Only {', '.join(roles)} may {action}; you are {principal.role}.")
+
+
+def _feature_parts(body: Any) -> tuple[dict[str, Any], Any]:
+    if not isinstance(body, dict):
+        raise Problem(
+            422,
+            "The body must be a GeoJSON Feature object.",
+            errors=[{"field": "body", "message": "not an object"}],
+        )
+    if body.get("type") != "Feature":
+        raise Problem(
+            422,
+            f"The body must be a GeoJSON Feature (type 'Feature'), not {body.get('type')!r}.",
+            errors=[{"field": "type", "message": "expected 'Feature'"}],
+        )
+    properties = body.get("properties")
+    if not isinstance(properties, dict):
+        raise Problem(
+            422,
+            "properties: expected an object.",
+            errors=[{"field": "properties", "message": "expected an object"}],
+        )
+    return properties, body.get("geometry")
+
+
+def create_hazard(db: Session, scope: Scope, principal: Principal, body: Any) -> Created:
+    """Create one hazard area from a GeoJSON Feature, through the same bulk insert as imports."""
+    _require(principal, EDITORS, "create hazard areas")
+    properties, geometry = _feature_parts(body)
+    properties = dict(properties)
+    code = properties.pop("programme", None)
+    if not isinstance(code, str) or not code.strip():
+        raise Problem(
+            422,
+            "properties.programme: the programme code (e.g. SOM) is required.",
+            errors=[{"index": 0, "field": "properties.programme", "message": "required"}],
+        )
+    programme = scope.programme(db, code.strip().upper())
+    [validated], errors = validate_hazard_properties([properties])
+    geom = geometry_from_geojson(geometry)
+    if errors or validated is None:
+        raise Problem(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+    [check] = check_polygons([geom], programme.id, db)
+    if not check.ok:
+        raise Problem(422, f"geometry: {'; '.join(check.messages)}", errors=problems_of(check))
+    duplicates = find_possible_duplicates(db, programme.id, [check.geometry])
+    [hazard_id] = insert_hazard_areas(db, programme, [check], [validated])
+    return Created(hazard_id, check, duplicates)
+
+
+@dataclass
+class FeatureRow:
+    id: int
+    programme_id: int
+    version: int
+    review_status: str
+    feature: str  # GeoJSON text built by PostGIS
+
+
+def read_feature(db: Session, hazard_id: int) -> FeatureRow | None:
+    row = db.execute(
+        text(
+            f"SELECT h.id, h.programme_id, h.version, h.review_status, {_feature_sql()} "
+            "FROM hazard_areas h JOIN programmes p ON p.id = h.programme_id WHERE h.id = :id"
+        ),
+        {"id": hazard_id},
+    ).one_or_none()
+    if row is None:
+        return None
+    return FeatureRow(int(row[0]), int(row[1]), int(row[2]), str(row[3]), str(row[4]))
+
+
+def get_feature(db: Session, scope: Scope, principal: Principal, hazard_id: int) -> FeatureRow:
+    """A hazard the caller may see (404 otherwise: other programmes, or unapproved for partners)."""
+    row = read_feature(db, hazard_id)
+    if row is None:
+        raise Problem(404, f"No hazard area {hazard_id}.")
+    scope.check(row.programme_id)
+    if principal.is_partner and row.review_status != "approved":
+        raise Problem(404, "No such record in your programmes.")
+    return row
+
+
+# -- edit --------------------------------------------------------------------------------------
+
+
+def _lock(db: Session, scope: Scope, hazard_id: int) -> HazardArea:
+    hazard = db.get(HazardArea, hazard_id, with_for_update=True)
+    if hazard is None:
+        raise Problem(404, f"No hazard area {hazard_id}.")
+    scope.check(hazard.programme_id)
+    return hazard
+
+
+def _check_version(hazard: HazardArea, expected: int | None) -> None:
+    if expected is not None and expected != hazard.version:
+        raise Problem(
+            412,
+            f"Hazard area {hazard.reference} has changed (version {hazard.version}, you sent {expected}): "
+            "read it again and re-apply your change.",
+            current_version=hazard.version,
+        )
+
+
+def current_properties(hazard: HazardArea) -> dict[str, Any]:
+    """The editable properties as a client sends them (for JSON Merge Patch)."""
+    return {
+        "name": hazard.name,
+        "classification": hazard.classification,
+        "status": hazard.status,
+        "status_date": hazard.status_date.isoformat() if hazard.status_date else None,
+        "status_reason": hazard.status_reason,
+        "contamination_types": list(hazard.contamination_types or []),
+        "evidence": {"direct": [], "indirect": [], **(hazard.evidence or {})},
+        "information_source": hazard.information_source,
+        "reliability": hazard.reliability,
+        "blockages": list(hazard.blockages or []),
+        "beneficiaries": {
+            "women": hazard.beneficiaries_women,
+            "men": hazard.beneficiaries_men,
+            "girls": hazard.beneficiaries_girls,
+            "boys": hazard.beneficiaries_boys,
+        },
+        "priority": hazard.priority,
+        "notes": hazard.notes,
+    }
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def has_land_releases(db: Session, hazard: HazardArea) -> bool:
+    """Whether land was already released from this hazard (then its geometry is frozen).
+
+    The land-release issue owns ``land_releases``; it is consulted only when it exists.
+    """
+    if (hazard.cancelled_m2 or 0) + (hazard.reduced_m2 or 0) + (hazard.cleared_m2 or 0) > 0:
+        return True
+    exists = db.execute(
+        text(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'land_releases' AND column_name = 'hazard_area_id'"
+        )
+    ).first()
+    if exists is None:
+        return False
+    return (
+        db.execute(
+            text("SELECT 1 FROM land_releases WHERE hazard_area_id = :id LIMIT 1"), {"id": hazard.id}
+        ).first()
+        is not None
+    )
+
+
+def update_hazard(
+    db: Session, scope: Scope, principal: Principal, hazard_id: int, expected_version: int, patch: Any
+) -> FeatureCheck | None:
+    """Apply a JSON Merge Patch of ``properties`` and/or ``geometry`` at ``expected_version``.
+
+    Returns the geometry check when the geometry changed. Nothing is written on any error.
+    """
+    _require(principal, EDITORS, "edit hazard areas")
+    if not isinstance(patch, dict):
+        raise Problem(422, "The merge patch must be a JSON object with 'properties' and/or 'geometry'.")
+    unknown = sorted(set(patch) - {"type", "id", "properties", "geometry"})
+    if unknown:
+        raise Problem(
+            422,
+            f"Unknown member(s) {unknown}: patch 'properties' and/or 'geometry'.",
+            errors=[{"field": k, "message": "unknown member"} for k in unknown],
+        )
+    hazard = _lock(db, scope, hazard_id)
+    _check_version(hazard, expected_version)
+    if principal.role == "surveyor" and hazard.review_status not in ("draft", "rejected"):
+        raise Problem(
+            403,
+            f"{hazard.reference} is {hazard.review_status}: only a coordinator or admin may edit it now.",
+        )
+    changes: dict[str, Any] = {}
+    props_patch = patch.get("properties")
+    if props_patch is not None:
+        if not isinstance(props_patch, dict):
+            raise Problem(
+                422,
+                "properties: expected an object.",
+                errors=[{"field": "properties", "message": "expected an object"}],
+            )
+        props_patch = dict(props_patch)
+        code = props_patch.pop("programme", None)
+        if code is not None:
+            own = db.execute(
+                text("SELECT code FROM programmes WHERE id = :p"), {"p": hazard.programme_id}
+            ).scalar()
+            if code != own:
+                raise Problem(
+                    422,
+                    "properties.programme: a hazard area cannot move to another programme.",
+                    errors=[{"field": "properties.programme", "message": "cannot change"}],
+                )
+        merged = merge_patch(current_properties(hazard), props_patch)
+        [validated], errors = validate_hazard_properties([merged])
+        if errors or validated is None:
+            raise Problem(422, f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+        changes["props"] = orjson.dumps(validated.columns()).decode()
+    check: FeatureCheck | None = None
+    if "geometry" in patch:
+        geom = geometry_from_geojson(patch["geometry"])
+        [check] = check_polygons([geom], hazard.programme_id, db)
+        if not check.ok:
+            raise Problem(422, f"geometry: {'; '.join(check.messages)}", errors=problems_of(check))
+        if has_land_releases(db, hazard):
+            raise Problem(
+                409,
+                f"Land has already been released from {hazard.reference}: its geometry can no longer be "
+                "edited (record a new survey or a land release instead).",
+            )
+    sets = ["version = h.version + 1", "updated_by = :actor", "updated_at = now()"]
+    sources: list[str] = []
+    ctes = ""
+    params: dict[str, Any] = {"id": hazard.id, "v": hazard.version, "actor": db.info.get("actor")}
+    if "props" in changes:
+        sets += [f"{c} = r.{c}" for c in EDITABLE_COLUMNS]
+        sources.append("jsonb_populate_record(NULL::hazard_areas, CAST(:props AS jsonb)) r")
+        params["props"] = changes["props"]
+    if check is not None and check.geometry is not None:
+        # The new geometry's derived values (area, admin areas), computed as for an insert.
+        sets += [
+            "geom = d.g",
+            "raw_geom = ST_GeomFromEWKB(decode(:raw, 'hex'))",
+            "area_m2 = d.m2",
+            "remaining_geom = d.g",
+            "remaining_m2 = d.m2",
+            "admin1_code = d.a1_code",
+            "admin1_name = d.a1_name",
+            "admin2_code = d.a2_code",
+            "admin2_name = d.a2_name",
+        ]
+        ctes = f"""WITH n AS MATERIALIZED (
+                SELECT 0 AS ord, ST_GeomFromEWKB(decode(:geom, 'hex')) AS geom
+            ), {_admin_ctes("n", "ord", "geom")}, d AS (
+                SELECT n.geom AS g, ST_Area(n.geom::geography) AS m2, a1.code AS a1_code,
+                       a1.name AS a1_name, a2.code AS a2_code, a2.name AS a2_name
+                FROM n LEFT JOIN best a1 ON a1.key = n.ord AND a1.level = 1
+                       LEFT JOIN best a2 ON a2.key = n.ord AND a2.level = 2
+            )"""
+        sources.append("d")
+        params["p"] = hazard.programme_id
+        params["geom"] = _hex(check.geometry)
+        params["raw"] = _hex(shapely.force_2d(check.raw_geometry)) if check.raw_geometry is not None else None
+    if hazard.review_status == "rejected":
+        sets.append("review_status = 'draft'")  # a corrected rejected hazard goes back to draft
+    from_clause = f"FROM {', '.join(sources)}" if sources else ""
+    sql = f"{ctes} UPDATE hazard_areas h SET {', '.join(sets)} {from_clause} WHERE h.id = :id AND h.version = :v"
+    result = db.execute(text(sql), params)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Problem(
+            412, f"Hazard area {hazard.reference} changed while you were editing it; read it again."
+        )
+    db.expire(hazard)
+    return check
+
+
+# -- review and delete -------------------------------------------------------------------------
+
+# action → (roles allowed, review statuses it may start from, resulting status)
+REVIEW_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "submit": (EDITORS, ("draft", "rejected"), "submitted"),
+    "approve": (REVIEWERS, ("draft", "submitted"), "approved"),
+    "reject": (REVIEWERS, ("draft", "submitted"), "rejected"),
+}
+
+
+def review_hazard(
+    db: Session,
+    scope: Scope,
+    principal: Principal,
+    hazard_id: int,
+    action: str,
+    reason: str | None,
+    expected_version: int | None,
+) -> None:
+    """Submit, approve or reject a hazard area (approve/reject: coordinator or admin)."""
+    roles, sources, target = REVIEW_ACTIONS[action]
+    hazard = _lock(db, scope, hazard_id)
+    if principal.is_partner:
+        raise Problem(404, "No such record in your programmes.")
+    _require(principal, roles, f"{action} hazard areas")
+    _check_version(hazard, expected_version)
+    if action == "reject" and not (reason and reason.strip()):
+        raise Problem(
+            422,
+            "reason: say why the hazard area is rejected.",
+            errors=[{"field": "reason", "message": "required to reject"}],
+        )
+    if hazard.review_status not in sources:
+        raise Problem(
+            409,
+            f"{hazard.reference} is {hazard.review_status}; only a hazard area that is "
+            f"{' or '.join(sources)} can be {'submitted' if action == 'submit' else action + 'd'}.",
+            review_status=hazard.review_status,
+        )
+    reviewed = action in ("approve", "reject")
+    db.execute(
+        text(
+            """
+            UPDATE hazard_areas SET review_status = :target, version = version + 1,
+                review_reason = CASE WHEN :reviewed THEN :reason ELSE review_reason END,
+                reviewed_by = CASE WHEN :reviewed THEN :actor ELSE reviewed_by END,
+                reviewed_at = CASE WHEN :reviewed THEN now() ELSE reviewed_at END,
+                updated_by = :actor, updated_at = now()
+            WHERE id = :id AND version = :v
+            """
+        ),
+        {
+            "target": target,
+            "reviewed": reviewed,
+            "reason": reason.strip() if reason else None,
+            "actor": db.info.get("actor"),
+            "id": hazard.id,
+            "v": hazard.version,
+        },
+    )
+    db.expire(hazard)
+
+
+def delete_hazard(
+    db: Session, scope: Scope, principal: Principal, hazard_id: int, expected_version: int | None
+) -> None:
+    """Delete a draft. Anything submitted, approved or rejected stays (409). The reference is
+    not reused: the counter never goes back."""
+    hazard = _lock(db, scope, hazard_id)
+    if principal.is_partner:
+        raise Problem(404, "No such record in your programmes.")
+    _require(principal, EDITORS, "delete hazard areas")
+    _check_version(hazard, expected_version)
+    if hazard.review_status != "draft":
+        raise Problem(
+            409,
+            f"{hazard.reference} is {hazard.review_status}: only drafts can be deleted "
+            "(approved hazard areas are never deleted; close them through land release).",
+            review_status=hazard.review_status,
+        )
+    db.execute(text("DELETE FROM hazard_areas WHERE id = :id"), {"id": hazard.id})
+
+
+# -- history -------------------------------------------------------------------------------------
+
+_GEOMETRY_COLUMNS = {"geom", "raw_geom", "remaining_geom"}
+_BOOKKEEPING = {"version", "updated_at", "updated_by"}
+
+
+def _changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    before = before or {}
+    after = after or {}
+    changes: dict[str, Any] = {}
+    for key in sorted(set(before) | set(after)):
+        if key in _BOOKKEEPING or key == "id":
+            continue
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if key in _GEOMETRY_COLUMNS:
+            changes[key] = "changed" if before and after else ("set" if new is not None else "removed")
+        else:
+            changes[key] = {"from": old, "to": new}
+    return changes
+
+
+def hazard_history(db: Session, scope: Scope, principal: Principal, hazard_id: int) -> dict[str, Any]:
+    """Every version of a hazard area (also after a draft was deleted): who, when, what changed."""
+    if principal.is_partner:
+        raise Problem(403, "The edit history of hazard areas is not shared with partners.")
+    rows = db.execute(
+        text(
+            "SELECT id, changed_at, actor, action, before, after FROM audit_log "
+            "WHERE table_name = 'hazard_areas' AND record_id = :id ORDER BY id"
+        ),
+        {"id": str(hazard_id)},
+    ).all()
+    if not rows:
+        raise Problem(404, f"No hazard area {hazard_id}.")
+    last = rows[-1][5] or rows[-1][4] or {}
+    scope.check(int(last.get("programme_id", -1)))
+    versions = []
+    for _audit_id, changed_at, actor, action, before, after in rows:
+        state = after or before or {}
+        versions.append(
+            {
+                "version": state.get("version"),
+                "action": action,
+                "actor": actor,
+                "changed_at": changed_at.isoformat(),
+                "review_status": state.get("review_status"),
+                "area_m2": state.get("area_m2"),
+                "changes": _changes(before, after),
+            }
+        )
+    return {"id": hazard_id, "reference": last.get("reference"), "versions": versions}

@@ -1,0 +1,543 @@
+"""Hazard areas through the API on a real PostGIS: create, read, edit with ETag/If-Match,
+review rights, programme scope, history and as_of, hostile bodies, paging, bulk insert, demo."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pyproj import Geod
+from rich.console import Console
+from shapely.geometry import Point, box, mapping, shape
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from app.db import new_session
+from app.reference.models import Programme
+from geo.checks import check_polygons
+from geo.synthetic import synthetic_hazards
+from survey import demo
+from survey.service import insert_hazard_areas
+
+GEOD = Geod(ellps="WGS84")
+URL = "/api/v1/hazard-areas"
+BAY = box(43.60, 3.10, 43.61, 3.11)  # inland Somalia, Bay region (SO-BY)
+TRIPOLI = box(13.18, 32.80, 13.19, 32.81)
+
+Sql = Callable[..., list[Any]]
+
+
+def feature(geom: Any = BAY, programme: str = "SOM", **properties: Any) -> dict[str, Any]:
+    props = {"programme": programme, "classification": "SHA", "contamination_types": ["AP", "ERW"]}
+    props.update(properties)
+    return {"type": "Feature", "geometry": mapping(geom), "properties": props}
+
+
+def create(client: TestClient, headers: dict[str, str], **kw: Any) -> dict[str, Any]:
+    response = client.post(URL, json=feature(**kw), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def counts(sql: Sql) -> tuple[int, int, int]:
+    return (
+        sql("SELECT count(*) FROM hazard_areas")[0][0],
+        sql("SELECT count(*) FROM audit_log")[0][0],
+        sql("SELECT coalesce(sum(last_value), 0) FROM reference_counters WHERE kind = 'HA'")[0][0],
+    )
+
+
+def geod_area(geom: Any) -> float:
+    return abs(GEOD.geometry_area_perimeter(geom)[0])
+
+
+def test_create_returns_the_feature_with_computed_values(
+    client: TestClient, surveyor: dict[str, str]
+) -> None:
+    response = client.post(
+        URL,
+        json=feature(
+            name="Bay field 1",
+            evidence={"direct": ["mine seen"], "indirect": ["craters"]},
+            beneficiaries={"women": 12, "men": 10, "girls": 7, "boys": 9},
+            blockages="agriculture, road",
+            priority=2,
+        ),
+        headers=surveyor,
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["content-type"].startswith("application/geo+json")
+    body = response.json()
+    props = body["properties"]
+    assert response.headers["ETag"] == '"1"'
+    assert response.headers["Location"] == f"{URL}/{body['id']}"
+    assert body["type"] == "Feature" and isinstance(body["id"], int)
+    assert re.fullmatch(r"SOM-HA-\d{6}", props["reference"])
+    assert props["programme"] == "SOM"
+    assert props["admin1_code"] == "SO-BY" and props["admin1_name"]
+    assert props["admin2_code"] is None  # no admin-2 boundaries loaded
+    assert props["review_status"] == "draft" and props["version"] == 1
+    assert props["contamination_types"] == ["AP", "ERW"]
+    assert props["blockages"] == ["agriculture", "road"]
+    assert props["beneficiaries"] == {"women": 12, "men": 10, "girls": 7, "boys": 9}
+    assert props["area_m2"] == pytest.approx(geod_area(BAY), rel=1e-3)
+    assert props["remaining_m2"] == props["area_m2"]
+    assert props["cancelled_m2"] == props["reduced_m2"] == props["cleared_m2"] == 0
+    assert body["geometry"]["type"] == "MultiPolygon"
+    assert shape(body["geometry"]).equals(BAY)
+    assert body["checks"]["status"] == "valid"
+    got = client.get(f"{URL}/{body['id']}", headers=surveyor)
+    assert got.status_code == 200 and got.headers["ETag"] == '"1"'
+    assert got.json()["properties"]["reference"] == props["reference"]
+
+
+@pytest.mark.parametrize(
+    ("programme", "geom"),
+    [
+        ("SOM", Point(45.30, 2.06).buffer(0.00016, quad_segs=8)),  # ~0.1 ha, Mogadishu
+        ("SOM", Point(43.60, 3.10).buffer(0.2, quad_segs=64)),  # ~1,500 km², Bay
+        ("LBY", Point(13.10, 32.70).buffer(0.0002, quad_segs=8)),  # small, near Tripoli
+        ("LBY", Point(14.50, 27.50).buffer(0.25, quad_segs=64)),  # ~2,000 km², Fezzan
+    ],
+)
+def test_stored_area_agrees_with_pyproj_geod(
+    client: TestClient, admin: dict[str, str], programme: str, geom: Any
+) -> None:
+    body = create(client, admin, geom=geom, programme=programme)
+    expected = geod_area(geom)
+    assert body["properties"]["area_m2"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_area_and_computed_fields_cannot_be_sent(
+    client: TestClient, surveyor: dict[str, str], sql: Sql
+) -> None:
+    before = counts(sql)
+    for field, value in (("area_m2", 5.0), ("reference", "SOM-HA-999999"), ("review_status", "approved")):
+        response = client.post(URL, json=feature(**{field: value}), headers=surveyor)
+        assert response.status_code == 422, field
+        assert response.headers["content-type"] == "application/problem+json"
+        assert any(e["field"] == f"properties.{field}" for e in response.json()["errors"])
+    assert counts(sql) == before
+
+
+def _hostile_bodies() -> list[tuple[str, bytes | dict[str, Any]]]:
+    big = Point(43.6, 3.1).buffer(0.01, quad_segs=300)  # 1,201 vertices
+    return [
+        ("not json", b"{this is not json"),
+        ("empty", b""),
+        ("a list", b"[1, 2, 3]"),
+        ("FeatureCollection", {"type": "FeatureCollection", "features": [feature()]}),
+        ("point", feature(Point(43.6, 3.1))),
+        (
+            "line",
+            {**feature(), "geometry": {"type": "LineString", "coordinates": [[43.6, 3.1], [43.61, 3.1]]}},
+        ),
+        (
+            "collection",
+            {**feature(), "geometry": {"type": "GeometryCollection", "geometries": [mapping(BAY)]}},
+        ),
+        ("no geometry", {**feature(), "geometry": None}),
+        (
+            "NaN literal",
+            b'{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[NaN,3.1],[43.61,3.1],[43.61,3.11],[NaN,3.1]]]},"properties":{"programme":"SOM","classification":"SHA"}}',
+        ),
+        (
+            "1e400",
+            b'{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[1e400,3.1],[43.61,3.1],[43.61,3.11],[1e400,3.1]]]},"properties":{"programme":"SOM","classification":"SHA"}}',
+        ),
+        (
+            "1e308",
+            {
+                **feature(),
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[1e308, 3.1], [43.61, 3.1], [43.61, 3.11], [1e308, 3.1]]],
+                },
+            },
+        ),
+        (
+            "strings as coordinates",
+            {
+                **feature(),
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[["a", "b"], [43.61, 3.1], [43.61, 3.11], ["a", "b"]]],
+                },
+            },
+        ),
+        (
+            "too shallow",
+            {**feature(), "geometry": {"type": "Polygon", "coordinates": [[43.6, 3.1], [43.61, 3.1]]}},
+        ),
+        (
+            "bool coordinate",
+            {
+                **feature(),
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[True, 3.1], [43.61, 3.1], [43.61, 3.11], [True, 3.1]]],
+                },
+            },
+        ),
+        ("vertex count", feature(big)),
+        ("classification number", feature(classification=5)),
+        ("unknown classification", feature(classification="maybe")),
+        ("unknown contamination", feature(contamination_types=["XYZ"])),
+        ("contamination object", feature(contamination_types={"AP": True})),
+        ("negative beneficiaries", feature(beneficiaries={"women": -1})),
+        ("priority text", feature(priority="high")),
+        ("properties a list", {**feature(), "properties": ["SOM"]}),
+        ("unknown property", feature(colour="red")),
+        ("no programme", {**feature(), "properties": {"classification": "SHA"}}),
+        ("programme a number", feature(programme=7)),
+        ("huge beneficiaries", feature(beneficiaries={"women": 10**30})),
+    ]
+
+
+@pytest.mark.parametrize(("label", "body"), _hostile_bodies(), ids=[b[0] for b in _hostile_bodies()])
+def test_hostile_bodies_are_4xx_and_change_nothing(
+    client: TestClient,
+    surveyor: dict[str, str],
+    sql: Sql,
+    monkeypatch: pytest.MonkeyPatch,
+    label: str,
+    body: bytes | dict[str, Any],
+) -> None:
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "max_vertices_per_feature", 1000)
+    before = counts(sql)
+    if isinstance(body, bytes):
+        response = client.post(URL, content=body, headers={**surveyor, "content-type": "application/json"})
+    else:
+        response = client.post(URL, json=body, headers=surveyor)
+    assert 400 <= response.status_code < 500, (label, response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json", label
+    assert response.json()["detail"], label
+    assert counts(sql) == before, label
+
+
+def test_wrong_content_type_is_415(client: TestClient, surveyor: dict[str, str]) -> None:
+    response = client.post(URL, content=b"<xml/>", headers={**surveyor, "content-type": "application/xml"})
+    assert response.status_code == 415
+
+
+def test_patch_needs_if_match_and_refuses_stale_versions(
+    client: TestClient, surveyor: dict[str, str], sql: Sql
+) -> None:
+    body = create(client, surveyor, name="first")
+    hazard = f"{URL}/{body['id']}"
+    patch = {"properties": {"name": "second"}}
+    before = counts(sql)
+
+    response = client.patch(hazard, json=patch, headers=surveyor)
+    assert response.status_code == 428
+    assert response.headers["content-type"] == "application/problem+json"
+    assert counts(sql) == before
+
+    response = client.patch(hazard, json=patch, headers={**surveyor, "If-Match": '"7"'})
+    assert response.status_code == 412
+    assert counts(sql) == before
+    assert sql("SELECT name, version FROM hazard_areas WHERE id = :i", i=body["id"]) == [("first", 1)]
+
+    response = client.patch(
+        hazard,
+        json=patch,
+        headers={**surveyor, "If-Match": '"1"', "content-type": "application/merge-patch+json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == '"2"'
+    props = response.json()["properties"]
+    assert props["name"] == "second" and props["version"] == 2
+    # Untouched properties stay; the old ETag is stale now.
+    assert props["contamination_types"] == ["AP", "ERW"]
+    again = client.patch(
+        hazard, json={"properties": {"name": "third"}}, headers={**surveyor, "If-Match": '"1"'}
+    )
+    assert again.status_code == 412
+    assert sql("SELECT name FROM hazard_areas WHERE id = :i", i=body["id"]) == [("second",)]
+
+
+def test_merge_patch_semantics_and_geometry_edit_recomputes(
+    client: TestClient, coordinator: dict[str, str], sql: Sql
+) -> None:
+    body = create(
+        client, coordinator, name="n", notes="remove me", beneficiaries={"women": 5, "men": 6}, priority=3
+    )
+    hazard = f"{URL}/{body['id']}"
+    moved = box(44.70, 1.70, 44.71, 1.71)  # near Marka, another admin-1 area than Bay
+    [(region,)] = sql(
+        "SELECT code FROM admin_areas WHERE level = 1 AND ST_Contains(geom, ST_GeomFromText(:w, 4326))",
+        w=moved.wkt,
+    )
+    assert region != body["properties"]["admin1_code"]
+    response = client.patch(
+        hazard,
+        json={"properties": {"notes": None, "beneficiaries": {"men": 8}}, "geometry": mapping(moved)},
+        headers={**coordinator, "If-Match": '"1"'},
+    )
+    assert response.status_code == 200, response.text
+    props = response.json()["properties"]
+    assert props["notes"] is None  # null removes
+    assert props["beneficiaries"] == {"women": 5, "men": 8, "girls": 0, "boys": 0}  # objects merge
+    assert props["priority"] == 3 and props["name"] == "n"
+    assert props["area_m2"] == pytest.approx(geod_area(moved), rel=1e-3)
+    assert props["remaining_m2"] == pytest.approx(props["area_m2"])
+    assert props["admin1_code"] == region
+    # A required property cannot be removed; a bad geometry is refused; nothing changes.
+    for bad in ({"properties": {"classification": None}}, {"geometry": mapping(Point(43, 3))}, {"colour": 1}):
+        response = client.patch(hazard, json=bad, headers={**coordinator, "If-Match": '"2"'})
+        assert response.status_code == 422, bad
+    assert client.get(hazard, headers=coordinator).json()["properties"]["version"] == 2
+
+
+def test_review_rights_and_partner_visibility(
+    client: TestClient, make_user: Callable[..., dict[str, str]], sql: Sql
+) -> None:
+    surveyor = make_user("surveyor", ("SOM",))
+    coordinator = make_user("coordinator", ("SOM",))
+    partner = make_user("partner", ("SOM",))
+    qa = make_user("qa_officer", ("SOM",))
+    draft = create(client, surveyor, name="stays draft")
+    body = create(client, surveyor, name="to approve")
+    hazard = f"{URL}/{body['id']}"
+
+    assert client.post(f"{hazard}/approve", headers=surveyor).status_code == 403  # not before submit either
+    assert client.post(f"{hazard}/submit", headers=surveyor).status_code == 200
+    assert client.post(f"{hazard}/approve", headers=surveyor).status_code == 403
+    assert client.post(f"{hazard}/reject", headers=surveyor, json={"reason": "x"}).status_code == 403
+    # Reject needs a reason.
+    assert client.post(f"{hazard}/reject", headers=coordinator).status_code == 422
+    rejected = client.post(f"{hazard}/reject", headers=coordinator, json={"reason": "polygon too coarse"})
+    assert rejected.status_code == 200
+    assert rejected.json()["properties"]["review_status"] == "rejected"
+    assert rejected.json()["properties"]["review_reason"] == "polygon too coarse"
+    # The surveyor corrects it (back to draft), submits again; the coordinator approves.
+    version = rejected.json()["properties"]["version"]
+    fixed = client.patch(
+        hazard, json={"properties": {"priority": 1}}, headers={**surveyor, "If-Match": f'"{version}"'}
+    )
+    assert fixed.status_code == 200 and fixed.json()["properties"]["review_status"] == "draft"
+    assert client.post(f"{hazard}/submit", headers=surveyor).status_code == 200
+    approved = client.post(f"{hazard}/approve", headers=coordinator)
+    assert approved.status_code == 200
+    assert approved.json()["properties"]["review_status"] == "approved"
+    assert approved.json()["properties"]["reviewed_by"]
+    assert client.post(f"{hazard}/approve", headers=coordinator).status_code == 409
+    # A surveyor cannot edit an approved hazard; a coordinator can.
+    v = approved.json()["properties"]["version"]
+    assert (
+        client.patch(
+            hazard, json={"properties": {"priority": 2}}, headers={**surveyor, "If-Match": f'"{v}"'}
+        ).status_code
+        == 403
+    )
+
+    # Partners see approved ones only, and never drafts, even asked for by id or status.
+    seen = client.get(URL, headers=partner).json()
+    assert [f["id"] for f in seen["features"]] == [body["id"]]
+    assert client.get(URL, params={"review_status": "draft"}, headers=partner).json()["features"] == []
+    assert client.get(f"{URL}/{draft['id']}", headers=partner).status_code == 404
+    assert client.get(hazard, headers=partner).status_code == 200
+    assert client.post(URL, json=feature(), headers=partner).status_code == 403
+    assert client.post(f"{hazard}/approve", headers=partner).status_code == 404
+    assert client.get(f"{hazard}/history", headers=partner).status_code == 403
+    # QA officers read everything of their programme but do not create.
+    assert {f["id"] for f in client.get(URL, headers=qa).json()["features"]} == {draft["id"], body["id"]}
+    assert client.post(URL, json=feature(), headers=qa).status_code == 403
+
+
+def test_programme_scope(client: TestClient, make_user: Callable[..., dict[str, str]], sql: Sql) -> None:
+    somali = make_user("coordinator", ("SOM",))
+    libyan = make_user("coordinator", ("LBY",))
+    som = create(client, somali)
+    lby = create(client, libyan, geom=TRIPOLI, programme="LBY")
+    assert lby["properties"]["reference"].startswith("LBY-HA-")
+    hazard = f"{URL}/{som['id']}"
+    before = counts(sql)
+    assert client.get(hazard, headers=libyan).status_code == 404
+    assert (
+        client.patch(
+            hazard, json={"properties": {"name": "x"}}, headers={**libyan, "If-Match": '"1"'}
+        ).status_code
+        == 404
+    )
+    assert client.post(f"{hazard}/approve", headers=libyan).status_code == 404
+    assert client.delete(hazard, headers=libyan).status_code == 404
+    assert client.get(f"{hazard}/history", headers=libyan).status_code == 404
+    assert client.post(URL, json=feature(), headers=libyan).status_code == 403
+    assert client.get(URL, params={"programme": "SOM"}, headers=libyan).status_code == 403
+    assert [f["id"] for f in client.get(URL, headers=libyan).json()["features"]] == [lby["id"]]
+    assert client.get(f"{URL}/999999", headers=libyan).status_code == 404
+    assert counts(sql) == before
+
+
+def test_history_and_as_of(client: TestClient, coordinator: dict[str, str], sql: Sql) -> None:
+    before_creation = sql("SELECT clock_timestamp()")[0][0]
+    body = create(client, coordinator, name="as surveyed", classification="SHA")
+    hazard = f"{URL}/{body['id']}"
+    between = sql("SELECT clock_timestamp()")[0][0]
+    bigger = box(43.60, 3.10, 43.62, 3.12)
+    response = client.patch(
+        hazard,
+        json={"properties": {"name": "after TS", "classification": "CHA"}, "geometry": mapping(bigger)},
+        headers={**coordinator, "If-Match": '"1"'},
+    )
+    assert response.status_code == 200
+    assert client.post(f"{hazard}/approve", headers=coordinator).status_code == 200
+
+    history = client.get(f"{hazard}/history", headers=coordinator).json()
+    versions = history["versions"]
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    assert [v["action"] for v in versions] == ["insert", "update", "update"]
+    assert all(v["actor"] and v["changed_at"] for v in versions)
+    assert versions[1]["changes"]["name"] == {"from": "as surveyed", "to": "after TS"}
+    assert versions[1]["changes"]["classification"] == {"from": "SHA", "to": "CHA"}
+    assert versions[1]["changes"]["geom"] == "changed"
+    assert versions[2]["changes"]["review_status"] == {"from": "draft", "to": "approved"}
+
+    then = client.get(URL, params={"as_of": between.isoformat()}, headers=coordinator).json()
+    [old] = then["features"]
+    assert old["properties"]["name"] == "as surveyed"
+    assert old["properties"]["classification"] == "SHA"
+    assert old["properties"]["version"] == 1
+    assert shape(old["geometry"]).equals(BAY)
+    now = client.get(URL, headers=coordinator).json()["features"][0]
+    assert shape(now["geometry"]).equals(bigger)
+    empty = client.get(URL, params={"as_of": before_creation.isoformat()}, headers=coordinator).json()
+    assert empty["features"] == []
+
+
+def test_deleted_draft_reference_is_never_reused(
+    client: TestClient, surveyor: dict[str, str], sql: Sql
+) -> None:
+    first = create(client, surveyor)
+    assert client.delete(f"{URL}/{first['id']}", headers={**surveyor, "If-Match": '"7"'}).status_code == 412
+    assert client.delete(f"{URL}/{first['id']}", headers=surveyor).status_code == 204
+    assert client.get(f"{URL}/{first['id']}", headers=surveyor).status_code == 404
+    second = create(client, surveyor)
+    number = int(first["properties"]["reference"][-6:])
+    assert second["properties"]["reference"] == f"SOM-HA-{number + 1:06d}"
+    # The deleted draft's history is still there.
+    history = client.get(f"{URL}/{first['id']}/history", headers=surveyor).json()
+    assert [v["action"] for v in history["versions"]] == ["insert", "delete"]
+
+
+def test_only_drafts_can_be_deleted(client: TestClient, coordinator: dict[str, str], sql: Sql) -> None:
+    body = create(client, coordinator)
+    assert client.post(f"{URL}/{body['id']}/approve", headers=coordinator).status_code == 200
+    response = client.delete(f"{URL}/{body['id']}", headers=coordinator)
+    assert response.status_code == 409
+    assert sql("SELECT count(*) FROM hazard_areas WHERE id = :i", i=body["id"]) == [(1,)]
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    session = new_session("bulk-test")
+    yield session
+    session.close()
+
+
+def _bulk(db: Session, code: str, count: int, seed: int) -> tuple[list[int], Any]:
+    programme = db.query(Programme).filter_by(code=code).one()
+    frame = synthetic_hazards(code, count, seed=seed, truth=True)
+    checks = check_polygons(frame.geometry.to_numpy(), programme.id, db)
+    assert all(c.ok for c in checks)
+    attributes = frame.drop(columns=["geometry", "generated_in"])
+    ids = insert_hazard_areas(db, programme, checks, attributes, import_id=None)
+    db.commit()
+    return ids, frame
+
+
+def test_bulk_insert_is_one_code_path_with_areas_admin_and_audit(db: Session, sql: Sql) -> None:
+    ids, frame = _bulk(db, "LBY", 120, seed=4)
+    assert len(ids) == len(set(ids)) == 120
+    rows = sql(
+        "SELECT id, reference, admin1_code, area_m2, remaining_m2, created_by FROM hazard_areas "
+        "WHERE id = ANY(:ids)",
+        ids=ids,
+    )
+    by_id = {r[0]: r for r in rows}
+    references = [by_id[i][1] for i in ids]
+    numbers = [int(r[-6:]) for r in references]
+    assert numbers == list(range(numbers[0], numbers[0] + 120))  # reserved in one block, in order
+    assert [by_id[i][2] for i in ids] == list(frame["generated_in"])
+    for i, geom in zip(ids, frame.geometry, strict=True):
+        assert by_id[i][3] == pytest.approx(geod_area(geom), rel=1e-3)
+        assert by_id[i][4] == by_id[i][3]
+    assert {r[5] for r in rows} == {"bulk-test"}
+    audited = sql(
+        "SELECT count(*) FROM audit_log WHERE table_name = 'hazard_areas' AND action = 'insert' "
+        "AND record_id = ANY(:ids) AND actor = 'bulk-test'",
+        ids=[str(i) for i in ids],
+    )
+    assert audited == [(120,)]
+
+
+def test_list_pages_without_gaps_or_repeats_and_filters(
+    db: Session, client: TestClient, admin: dict[str, str]
+) -> None:
+    ids, frame = _bulk(db, "SOM", 37, seed=8)
+    seen: list[int] = []
+    url: str | None = f"{URL}?limit=5"
+    pages = 0
+    while url:
+        page = client.get(url, headers=admin)
+        assert page.status_code == 200
+        body = page.json()
+        assert body["numberReturned"] == len(body["features"]) <= 5
+        seen += [f["id"] for f in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+        pages += 1
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+    assert pages == math.ceil(37 / 5)
+
+    cha = client.get(URL, params={"classification": "CHA"}, headers=admin).json()["features"]
+    assert {f["id"] for f in cha} == {
+        i for i, c in zip(ids, frame["classification"], strict=True) if c == "CHA"
+    }
+
+    minx, miny, maxx, maxy = frame.geometry.iloc[0].bounds
+    bbox = f"{minx - 0.05},{miny - 0.05},{maxx + 0.05},{maxy + 0.05}"
+    inside = client.get(URL, params={"bbox": bbox}, headers=admin).json()["features"]
+    expected = {
+        i
+        for i, g in zip(ids, frame.geometry, strict=True)
+        if g.intersects(box(minx - 0.05, miny - 0.05, maxx + 0.05, maxy + 0.05))
+    }
+    assert ids[0] in {f["id"] for f in inside}
+    assert {f["id"] for f in inside} == expected
+    for bad in ("1,2,3", "a,b,c,d", "50,10,40,12", "0,0,200,10", "nan,0,1,1"):
+        response = client.get(URL, params={"bbox": bad}, headers=admin)
+        assert response.status_code == 422, bad
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_updated_since_filter(client: TestClient, coordinator: dict[str, str], sql: Sql) -> None:
+    old = create(client, coordinator)
+    cut = sql("SELECT clock_timestamp()")[0][0]
+    new = create(client, coordinator, geom=box(43.62, 3.10, 43.63, 3.11))
+    got = client.get(URL, params={"updated_since": cut.isoformat()}, headers=coordinator).json()["features"]
+    assert [f["id"] for f in got] == [new["id"]]
+    assert old["id"] not in [f["id"] for f in got]
+
+
+def test_demo_is_idempotent(db: Session, sql: Sql) -> None:
+    console = Console(quiet=True)
+    demo.load(db, console)
+    db.commit()
+    first = sql(
+        "SELECT p.code, h.review_status, count(*) FROM hazard_areas h JOIN programmes p ON p.id = h.programme_id GROUP BY 1, 2"
+    )
+    total = sum(r[2] for r in first)
+    assert 300 <= total <= 500
+    assert {r[0] for r in first} == {"SOM", "LBY"}
+    assert {r[1] for r in first} == {"approved", "submitted", "draft"}
+    assert sql("SELECT count(*) FROM hazard_areas WHERE admin1_code IS NULL") == [(0,)]
+    demo.load(db, console)
+    db.commit()
+    assert sql("SELECT count(*) FROM hazard_areas")[0][0] == total
