@@ -131,7 +131,8 @@ def resolve_weights(overrides: dict[str, float]) -> Weights:
 
 _QUEUE_SQL = """
 WITH candidates AS (
-    SELECT h.*, p.code AS programme_code,
+    -- What is left to work: the remaining part once land has been released from the hazard.
+    SELECT h.*, p.code AS programme_code, coalesce(h.remaining_geom, h.geom) AS work_geom,
            h.beneficiaries_women + h.beneficiaries_men + h.beneficiaries_girls + h.beneficiaries_boys
                AS beneficiaries,
            greatest(0, extract(epoch FROM now() - h.created_at) / 86400.0) AS age_days
@@ -154,12 +155,12 @@ WITH candidates AS (
     LEFT JOIN LATERAL (
         -- KNN on the teams' GiST index (planar <->), then the exact geodesic distance.
         SELECT k.id AS team_id, k.name AS team_name,
-               ST_Distance(k.base_location::geography, c.geom::geography) AS distance_m
+               ST_Distance(k.base_location::geography, c.work_geom::geography) AS distance_m
         FROM (SELECT tm.id, tm.name, tm.base_location FROM teams tm
               WHERE tm.programme_id = c.programme_id AND tm.base_location IS NOT NULL
                 AND tm.capabilities && CASE c.classification WHEN 'CHA' THEN CAST(:cha_caps AS text[])
                                                              ELSE CAST(:sha_caps AS text[]) END
-              ORDER BY tm.base_location <-> c.geom LIMIT :knn) k
+              ORDER BY tm.base_location <-> c.work_geom LIMIT :knn) k
         ORDER BY 3, 1 LIMIT 1
     ) nt ON true
 ), scored AS (
@@ -179,7 +180,7 @@ WITH candidates AS (
 )
 SELECT json_build_object(
     'type', 'Feature', 'id', r.id,
-    'geometry', ST_AsGeoJSON(r.geom, 7)::json,
+    'geometry', ST_AsGeoJSON(r.work_geom, 7)::json,
     'properties', json_build_object(
         'rank', row_number() OVER (ORDER BY r.score DESC, r.id),
         'score', round(r.score::numeric, 3),
