@@ -122,10 +122,20 @@ def _properties_sql(h: str = "h", p: str = "p") -> str:
         'updated_by', {h}.updated_by, 'updated_at', {h}.updated_at)"""
 
 
-def _feature_sql(h: str = "h", p: str = "p") -> str:
+# Properties a programme hides from partners: ``notes`` or ``hazard_areas.notes`` in
+# programmes.sensitive_fields (the same rule as the OGC API, app/ogc/access.py).
+_HIDDEN_SQL = """ARRAY(
+    SELECT regexp_replace(f, '^hazard_areas[.]', '') FROM unnest({p}.sensitive_fields) f
+    WHERE position('.' in f) = 0 OR starts_with(f, 'hazard_areas.'))"""
+
+
+def _feature_sql(h: str = "h", p: str = "p", redact: bool = False) -> str:
+    properties = _properties_sql(h, p)
+    if redact:
+        properties = f"(({properties})::jsonb - {_HIDDEN_SQL.format(p=p)})"
     return (
         f"json_build_object('type', 'Feature', 'id', {h}.id, "
-        f"'geometry', ST_AsGeoJSON({h}.geom, 7)::json, 'properties', {_properties_sql(h, p)})::text"
+        f"'geometry', ST_AsGeoJSON({h}.geom, 7)::json, 'properties', {properties})::text"
     )
 
 
@@ -134,7 +144,7 @@ _AS_OF_SOURCE = """(
     SELECT r.* FROM (
         SELECT DISTINCT ON (record_id) action, after FROM audit_log
         WHERE table_name = 'hazard_areas' AND changed_at <= :as_of
-        ORDER BY record_id, id DESC
+        ORDER BY record_id DESC, id DESC
     ) latest
     CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, latest.after) r
     WHERE latest.action <> 'delete'
@@ -175,7 +185,7 @@ def hazard_features_sql(filters: HazardFilter, after: int, limit: int) -> tuple[
         source = _AS_OF_SOURCE
         params["as_of"] = filters.as_of
     sql = f"""
-        SELECT {_feature_sql()}, h.id
+        SELECT {_feature_sql(redact=filters.approved_only)}, h.id
         FROM {source} h JOIN programmes p ON p.id = h.programme_id
         WHERE {" AND ".join(where)}
         ORDER BY h.id LIMIT :limit
@@ -488,10 +498,11 @@ class FeatureRow:
     feature: str  # GeoJSON text built by PostGIS
 
 
-def read_feature(db: Session, hazard_id: int) -> FeatureRow | None:
+def read_feature(db: Session, hazard_id: int, redact: bool = False) -> FeatureRow | None:
+    """The hazard as a GeoJSON Feature; ``redact`` removes what the programme hides from partners."""
     row = db.execute(
         text(
-            f"SELECT h.id, h.programme_id, h.version, h.review_status, {_feature_sql()} "
+            f"SELECT h.id, h.programme_id, h.version, h.review_status, {_feature_sql(redact=redact)} "
             "FROM hazard_areas h JOIN programmes p ON p.id = h.programme_id WHERE h.id = :id"
         ),
         {"id": hazard_id},
@@ -503,7 +514,7 @@ def read_feature(db: Session, hazard_id: int) -> FeatureRow | None:
 
 def get_feature(db: Session, scope: Scope, principal: Principal, hazard_id: int) -> FeatureRow:
     """A hazard the caller may see (404 otherwise: other programmes, or unapproved for partners)."""
-    row = read_feature(db, hazard_id)
+    row = read_feature(db, hazard_id, redact=principal.is_partner)
     if row is None:
         raise Problem(404, f"No hazard area {hazard_id}.")
     scope.check(row.programme_id)

@@ -541,3 +541,50 @@ def test_demo_is_idempotent(db: Session, sql: Sql) -> None:
     demo.load(db, console)
     db.commit()
     assert sql("SELECT count(*) FROM hazard_areas")[0][0] == total
+
+
+def test_partners_do_not_see_what_the_programme_hides(
+    client: TestClient, coordinator: dict[str, str], partner: dict[str, str], sql: Sql
+) -> None:
+    body = create(client, coordinator, notes="informant: Ahmed, phone 0612…", name="well field")
+    assert client.post(f"{URL}/{body['id']}/approve", headers=coordinator).status_code == 200
+    sql("UPDATE programmes SET sensitive_fields = '{hazard_areas.notes, informant_phone}' WHERE code = 'SOM'")
+    listed = client.get(URL, headers=partner).json()["features"][0]["properties"]
+    single = client.get(f"{URL}/{body['id']}", headers=partner).json()["properties"]
+    for props in (listed, single):
+        assert "notes" not in props
+        assert props["name"] == "well field" and props["reference"] == body["properties"]["reference"]
+    # Staff still see everything.
+    assert (
+        client.get(f"{URL}/{body['id']}", headers=coordinator)
+        .json()["properties"]["notes"]
+        .startswith("informant")
+    )
+
+
+def test_geometry_is_frozen_once_land_is_released(client: TestClient, coordinator: dict[str, str]) -> None:
+    body = create(client, coordinator, geom=box(45.300, 2.050, 45.301, 2.051))
+    hazard = f"{URL}/{body['id']}"
+    assert client.post(f"{hazard}/approve", headers=coordinator).status_code == 200
+    half = box(45.300, 2.050, 45.3005, 2.051)
+    release = {
+        "hazard_area_id": body["id"],
+        "method": "cancelled",
+        "date": "2026-03-01",
+        "geometry": mapping(half),
+    }
+    response = client.post("/api/v1/land-releases", json=release, headers=coordinator)
+    assert response.status_code == 201, response.text
+    current = client.get(hazard, headers=coordinator)
+    props = current.json()["properties"]
+    assert props["cancelled_m2"] == pytest.approx(props["area_m2"] / 2, rel=0.01)
+    etag = current.headers["ETag"]
+    moved = client.patch(hazard, json={"geometry": mapping(BAY)}, headers={**coordinator, "If-Match": etag})
+    assert moved.status_code == 409
+    assert client.get(hazard, headers=coordinator).headers["ETag"] == etag
+    # Properties may still be edited.
+    renamed = client.patch(
+        hazard, json={"properties": {"name": "renamed"}}, headers={**coordinator, "If-Match": etag}
+    )
+    assert renamed.status_code == 200
+    assert renamed.json()["properties"]["cancelled_m2"] == props["cancelled_m2"]
