@@ -447,7 +447,11 @@ def run_import(
     )
     notes = list(source.notes)
     crs = _choose_crs(source, options.crs, notes)
-    geometry = to_wgs84(source.geometry, crs)
+    # Features over the vertex limit are not even reprojected; the checks reject them.
+    vertices = shapely.get_num_coordinates(source.geometry)
+    small = vertices <= settings.max_vertices_per_feature
+    geometry = source.geometry.copy()
+    geometry[small] = to_wgs84(source.geometry[small], crs)
     progress("reading", 1, 1)
     count = len(source)
     if count == 0:

@@ -23,7 +23,6 @@ from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import Organisation, Programme, Team
 from app.reference.service import next_references
-from app.settings import get_settings
 from geo.coords import CoordinateError, parse_coordinate
 from geo.points import point_from_geojson
 from survey.models import HazardArea
@@ -375,38 +374,25 @@ def delete_survey(db: Session, scope: Scope, survey_id: int, version: int | None
 def points_outside_country(
     db: Session, programme_id: int, lon: np.ndarray, lat: np.ndarray
 ) -> dict[int, str]:
-    """Points (by position) that are not within the programme's country (buffered), with the
-    reason; one SQL statement for any number of points."""
-    if not len(lon):
+    """Points (by position) that lie outside the programme's country (buffered), with the reason.
+
+    The same country shape and buffer as the hazard-area checks (``geo.checks.country_of``),
+    tested for all points at once.
+    """
+    import shapely
+
+    from geo.checks import country_of
+
+    country = country_of(db, programme_id)
+    if country is None or not len(lon):
         return {}
-    rows = db.execute(
-        text(
-            """
-            WITH country AS (
-                SELECT ST_Union(geom) AS g FROM admin_areas WHERE programme_id = :p AND level = 1
-            ), pts AS (
-                SELECT i - 1 AS position, ST_SetSRID(ST_MakePoint(x, y), 4326) AS pt,
-                       ST_SetSRID(ST_MakePoint(y, x), 4326) AS swapped
-                FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[])) WITH ORDINALITY AS u(x, y, i)
-            )
-            SELECT pts.position,
-                   ST_DWithin(country.g::geography, pts.swapped::geography, :buffer) AS swapped_inside
-            FROM pts, country
-            WHERE country.g IS NOT NULL
-              AND NOT ST_DWithin(country.g::geography, pts.pt::geography, :buffer)
-            """
-        ),
-        {
-            "p": programme_id,
-            "lon": [float(v) for v in lon],
-            "lat": [float(v) for v in lat],
-            "buffer": get_settings().country_buffer_m,
-        },
-    ).all()
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    inside = shapely.contains_xy(country.buffered, x, y)
+    swapped_inside = shapely.contains_xy(country.buffered, y, x)
     out: dict[int, str] = {}
-    for position, swapped_inside in rows:
-        hint = "; latitude and longitude look swapped" if swapped_inside else ""
-        out[int(position)] = f"the point lies outside the programme's country{hint}"
+    for position in np.flatnonzero(~inside):
+        hint = "; latitude and longitude look swapped" if swapped_inside[position] else ""
+        out[int(position)] = f"the point lies outside the programme's country ({country.label}){hint}"
     return out
 
 
