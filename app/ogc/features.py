@@ -24,6 +24,7 @@ from geo.geojson import GEOJSON, primed, stream_rows
 
 # Up to this many matches numberMatched is exact; beyond, the planner's estimate is given.
 EXACT_COUNT_CAP = 10_000
+CHUNK_BYTES = 256 * 1024
 
 
 def items_sql(
@@ -51,7 +52,10 @@ def stream_items(
     rows = primed(stream_rows(engine, sql, query.all_params()))
 
     def body() -> Iterator[bytes]:
-        yield b'{"type":"FeatureCollection","features":['
+        # Rows are joined into chunks of about CHUNK_BYTES: every chunk handed to the server
+        # costs a thread hop, so one per feature would dominate the response time.
+        chunk: list[bytes] = [b'{"type":"FeatureCollection","features":[']
+        size = 0
         count = 0
         last_key: Any = None
         has_more = False
@@ -59,11 +63,15 @@ def stream_items(
             if count == limit:
                 has_more = True
                 break
-            if count:
-                yield b","
-            yield feature.encode()
+            data = feature.encode()
+            chunk.append(b"," + data if count else data)
+            size += len(data)
             last_key = key
             count += 1
+            if size >= CHUNK_BYTES:
+                yield b"".join(chunk)
+                chunk, size = [], 0
+        yield b"".join(chunk)
         # The whole result fitted in one page: its size is the exact match count, for free.
         matched = count if first_page and not has_more else number_matched(engine, query)
         all_links = list(links)
@@ -185,9 +193,9 @@ def csv_stream(engine: Engine, query: Query, sql: str) -> Iterator[bytes]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(header)
-        for index, row in enumerate(rows):
+        for row in rows:
             writer.writerow([safe_cell(v) for v in row])
-            if index % 500 == 0:
+            if buffer.tell() >= CHUNK_BYTES:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
                 buffer.truncate()
