@@ -2,9 +2,10 @@
 
 A fenced block whose info string is ``sh example`` is an example: the blocks of one document run
 in order in one bash session with ``set -euo pipefail``, so later examples may use variables set
-by earlier ones. They get ``$SAFEGROUND_URL`` (the live server) and ``$TOKEN`` (a coordinator of
-programmes SOM and LBY), and ``$PARTNER_TOKEN`` (a partner of SOM). Use ``curl -f`` so an HTTP error
-fails the example.
+by earlier ones. They get ``$SAFEGROUND_URL`` (the live server), ``$TOKEN`` (a coordinator of
+programmes SOM and LBY) and one token per other role of SOM and LBY: ``$ADMIN_TOKEN``,
+``$SURVEYOR_TOKEN``, ``$QA_TOKEN`` and ``$PARTNER_TOKEN``. Use ``curl -f`` so an HTTP error fails
+the example.
 """
 
 from __future__ import annotations
@@ -33,14 +34,18 @@ def test_docs_have_examples() -> None:
 def test_doc_examples_run(
     document: Path, live_server: object, make_user: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    token = make_user("coordinator", ("SOM", "LBY"))["Authorization"].split()[1]
-    partner = make_user("partner", ("SOM",))["Authorization"].split()[1]
+    def token(role: str) -> str:
+        return make_user(role, ("SOM", "LBY"))["Authorization"].split()[1]
+
     script = "set -euo pipefail\n" + "\n".join(FENCE.findall(document.read_text()))
     env = {
         **os.environ,
         "SAFEGROUND_URL": live_server.url,  # type: ignore[attr-defined]
-        "TOKEN": token,
-        "PARTNER_TOKEN": partner,
+        "TOKEN": token("coordinator"),
+        "ADMIN_TOKEN": token("admin"),
+        "SURVEYOR_TOKEN": token("surveyor"),
+        "QA_TOKEN": token("qa_officer"),
+        "PARTNER_TOKEN": token("partner"),
     }
     result = subprocess.run(
         ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
