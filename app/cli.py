@@ -155,6 +155,38 @@ def programme_add(
         console.print(f"programme {programme.code} ({programme.name}) saved")
 
 
+@programme_app.command("sharing")
+def programme_sharing(
+    code: str,
+    publish: Annotated[
+        list[str] | None,
+        typer.Option(help="layer readable without a token (repeat); see docs/partner-api.md"),
+    ] = None,
+    sensitive: Annotated[
+        list[str] | None,
+        typer.Option(help="property hidden from partners, e.g. notes or hazard_areas.notes (repeat)"),
+    ] = None,
+    unpublish_all: Annotated[bool, typer.Option(help="publish no layer (the default)")] = False,
+) -> None:
+    """Show or set what a programme shares: anonymous layers and partner-hidden fields."""
+    from app.db import session_scope
+    from app.errors import Problem
+    from app.ogc.sharing import set_sharing
+
+    ensure_database()
+    try:
+        with session_scope("cli") as db:
+            programme = set_sharing(db, code, [] if unpublish_all else publish, sensitive)
+            console.print(
+                f"{programme.code}: published layers: {', '.join(programme.published_layers) or 'none'}"
+            )
+            console.print(
+                f"{programme.code}: sensitive fields: {', '.join(programme.sensitive_fields) or 'none'}"
+            )
+    except Problem as exc:
+        fail(exc.detail)
+
+
 @admin_app.command("load")
 def admin_areas_load(
     file: Path,

@@ -420,3 +420,25 @@ def test_programme_sensitive_fields_differ(
     features = {f["id"]: f["properties"] for f in client.get(ITEMS, headers=partner).json()["features"]}
     assert "notes" not in features[som] and features[som]["information_source"] == "s"
     assert "information_source" not in features[lby] and features[lby]["notes"] == "n"
+
+
+def test_cli_publishes_a_layer_and_marks_fields_sensitive(
+    database_url: str, client: TestClient, engine: Engine, make_user: Callable[..., dict[str, str]]
+) -> None:
+    from tests.test_platform import _cli
+
+    feature_id = insert_hazard_area(engine, SQUARE)
+    assert client.get(ITEMS).status_code == 401  # off by default
+    result = _cli(
+        ["programme", "sharing", "SOM", "--publish", "hazard_areas", "--sensitive", "hazard_areas.notes"],
+        database_url,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "published layers: hazard_areas" in result.stdout
+    anonymous = client.get(f"{ITEMS}/{feature_id}")
+    assert anonymous.status_code == 200 and "notes" not in anonymous.json()["properties"]
+    assert client.get("/ogc/collections/tasks/items").status_code == 401  # only what is published
+    refused = _cli(["programme", "sharing", "SOM", "--publish", "qa_visits"], database_url)
+    assert refused.returncode != 0 and "staff only" in refused.stdout
+    assert _cli(["programme", "sharing", "SOM", "--unpublish-all"], database_url).returncode == 0
+    assert client.get(ITEMS).status_code == 401
