@@ -180,7 +180,7 @@ def update_team(db: Session, scope: Scope, team_id: int, data: TeamPatch) -> Tea
     if "base_location" in changes:
         location = changes["base_location"]
         team.base_location = (
-            None if location is None else from_shape(point_from_geojson(location, "base_location"), srid=4326)  # type: ignore[assignment]
+            None if location is None else from_shape(point_from_geojson(location, "base_location"), srid=4326)
         )
     db.flush()
     return _team_rows(db, "WHERE t.id = :id", {"id": team.id})[0]
