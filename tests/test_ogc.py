@@ -442,3 +442,24 @@ def test_cli_publishes_a_layer_and_marks_fields_sensitive(
     assert refused.returncode != 0 and "staff only" in refused.stdout
     assert _cli(["programme", "sharing", "SOM", "--unpublish-all"], database_url).returncode == 0
     assert client.get(ITEMS).status_code == 401
+
+
+def test_html_pages_page_through(client: TestClient, coordinator: dict[str, str], engine: Engine) -> None:
+    insert_hazards(engine, 5)
+    url: str | None = f"{ITEMS}?f=html&limit=2"
+    pages = 0
+    while url:
+        response = client.get(url, headers=coordinator)
+        assert response.status_code == 200, response.text
+        assert "text/html" in response.headers["content-type"]
+        pages += 1
+        html = response.text
+        url = None
+        if "(next, text/html)" in html:
+            start = html.rindex('<a href="', 0, html.index("(next, text/html)")) + len('<a href="')
+            url = html[start : html.index('"', start)].replace("&amp;", "&")
+    assert pages == 3
+    assert client.get("/ogc/collections?f=html", headers=coordinator).status_code == 200
+    assert (
+        "hazard_areas" in client.get("/ogc/collections", headers={**coordinator, "Accept": "text/html"}).text
+    )

@@ -7,12 +7,12 @@ Thin HTTP layer: parameters are checked in :mod:`app.ogc.query`, SQL is written 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import text
 from starlette.responses import StreamingResponse
 
 from app.db import get_engine
@@ -364,7 +364,7 @@ def items(
         {"rel": "collection", "type": JSON, "title": access.collection.title, "href": base},
     ]
     if html:
-        return items_html(request, access, sql, q, page_size, next_url, links)
+        return items_html(request, access, sql, q, page_size, links)
     body = features.stream_items(engine, q, sql, page_size, cursor_text is None, next_url, links)
     return StreamingResponse(body, media_type=GEOJSON, headers=headers)
 
@@ -375,11 +375,8 @@ def items_html(
     sql: str,
     q: query.Query,
     page_size: int,
-    next_url: Callable[[str], str],
     links: list[dict[str, Any]],
 ) -> HTMLResponse:
-    from sqlalchemy import text
-
     with get_engine().connect() as conn:
         rows = conn.execute(text(sql), q.all_params()).all()
     names = [p.name for p in access.visible_properties()][:12]
@@ -399,7 +396,11 @@ def items_html(
                 "rel": "next",
                 "type": HTML,
                 "title": "Next page",
-                "href": next_url(query.encode_cursor(rows[page_size - 1][1])) + "&f=html",
+                "href": str(
+                    request.url.include_query_params(
+                        cursor=query.encode_cursor(rows[page_size - 1][1]), f="html"
+                    )
+                ),
             }
         )
     return html_page(
