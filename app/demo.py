@@ -62,7 +62,7 @@ TEAMS = {
 ROLES = ["admin", "coordinator", "surveyor", "qa_officer", "partner"]
 
 # Each domain package's demo module has ``load(db: Session, console: Console) -> None``.
-DEMO_MODULES = ["survey.demo", "tasks.demo", "clearance.demo"]
+DEMO_MODULES = ["survey.demo", "survey.nts.demo", "tasks.demo", "clearance.demo"]
 
 
 def _reference_data(db: Session) -> None:

@@ -363,3 +363,35 @@ def test_evidence_paging(client: TestClient, surveyor: Headers, sql: SQL) -> Non
     next_href = next(link["href"] for link in page["links"] if link["rel"] == "next")
     rest = client.get(next_href, headers=surveyor).json()
     assert len(rest["features"]) == 1 and rest["links"] == []
+
+
+def test_demo_survey_reports(engine: Engine, sql: SQL) -> None:
+    from rich.console import Console
+
+    from app.demo import load_demo
+
+    load_demo(Console(quiet=True))
+    counts = sql("SELECT count(*), count(DISTINCT programme_id) FROM surveys")[0]
+    assert counts[0] >= 100 and counts[1] == 2
+    # Each demo report defines its hazard as the hazard is classified, and its evidence point,
+    # typed as MGRS, lies inside that hazard.
+    mismatched = sql(
+        """
+        SELECT count(*) FROM survey_hazards l JOIN hazard_areas h ON h.id = l.hazard_area_id
+        WHERE l.outcome <> CASE h.classification WHEN 'CHA' THEN 'define_cha' ELSE 'define_sha' END
+        """
+    )[0][0]
+    assert mismatched == 0
+    points = sql(
+        """
+        SELECT e.coordinate_text, ST_X(e.geom), ST_Y(e.geom), ST_DWithin(h.geom::geography, e.geom::geography, 2)
+        FROM evidence_points e JOIN survey_hazards l ON l.survey_id = e.survey_id
+        JOIN hazard_areas h ON h.id = l.hazard_area_id
+        """
+    )
+    assert len(points) == counts[0]
+    for typed, lon, lat, inside in points:
+        expected_lat, expected_lon = mgrs.MGRS().toLatLon(typed)
+        assert (lon, lat) == pytest.approx((expected_lon, expected_lat), abs=1e-9) and inside
+    load_demo(Console(quiet=True))
+    assert sql("SELECT count(*) FROM surveys")[0][0] == counts[0]
