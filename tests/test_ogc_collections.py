@@ -53,3 +53,28 @@ def test_every_collection_answers(
             assert pyogrio.list_layers(path)[0][0] == collection_id
         if fmt == "shp":
             assert "README.txt" in zipfile.ZipFile(io.BytesIO(export.content)).namelist()
+
+
+def test_tasks_collection_draws_the_targeted_hazards(
+    client: TestClient, coordinator: dict[str, str], engine: Engine, tmp_path: Path
+) -> None:
+    first = insert_hazard_area(engine, "POLYGON((45.30 2.00, 45.31 2.00, 45.31 2.01, 45.30 2.00))")
+    second = insert_hazard_area(engine, "POLYGON((45.40 2.00, 45.41 2.00, 45.41 2.01, 45.40 2.00))")
+    created = client.post(
+        "/api/v1/tasks",
+        json={"programme": "SOM", "type": "clearance", "hazard_area_ids": [first, second]},
+        headers=coordinator,
+    )
+    assert created.status_code == 201, created.text
+    body = client.get(
+        "/ogc/collections/tasks/items", params={"status": "planned"}, headers=coordinator
+    ).json()
+    assert body["numberReturned"] == 1
+    task = body["features"][0]
+    assert task["geometry"]["type"] == "MultiPolygon" and len(task["geometry"]["coordinates"]) == 2
+    assert len(task["properties"]["hazard_references"]) == 2
+    tile = client.get("/ogc/collections/tasks/tiles/WebMercatorQuad/8/126/160", headers=coordinator)
+    assert tile.status_code == 200
+    path = tmp_path / "tasks.mvt"
+    path.write_bytes(tile.content)
+    assert list(pyogrio.read_dataframe(path, layer="tasks")["status"]) == ["planned"]
