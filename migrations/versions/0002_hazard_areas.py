@@ -8,7 +8,8 @@ The hazard_areas table itself is created by the foundation (0001). Here:
   geometry→json cast (GeoJSON with 15 digits), which made auditing a 50,000-polygon import
   take longer than the import itself. ``jsonb_populate_record(NULL::hazard_areas, after)``
   reads either form back, so history and "as of" queries work on both. The hazard_areas
-  audit triggers are switched to it.
+  audit triggers are switched to it, leaving out ``remaining_geom`` (derived from geom and
+  the land releases, which are audited themselves).
 
 Revision ID: 0002
 Revises: 0001
@@ -33,7 +34,8 @@ DECLARE
     redacted text[] := coalesce(TG_ARGV::text[], '{}');
     cols text;
 BEGIN
-    -- The table's columns, geometry/geography as text (hex EWKB), looked up once per statement.
+    -- The table's columns but the redacted ones, geometry/geography as text (hex EWKB), looked
+    -- up once per statement.
     SELECT string_agg(
                CASE WHEN t.typname IN ('geometry', 'geography')
                     THEN quote_ident(a.attname) || '::text AS ' || quote_ident(a.attname)
@@ -41,7 +43,8 @@ BEGIN
                ', ' ORDER BY a.attnum)
       INTO cols
       FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-     WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
+     WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+       AND NOT a.attname::text = ANY(redacted);
     IF TG_OP = 'INSERT' THEN
         EXECUTE 'INSERT INTO audit_log (actor, table_name, record_id, action, after) '
              || 'SELECT $1, $2, n.id::text, ''insert'', to_jsonb(n) - $3 FROM (SELECT '
@@ -65,8 +68,13 @@ END $$;
 """
 
 
-def _hex_triggers(table: str) -> list[str]:
-    return [s.replace("safeground_audit(", "safeground_audit_hex(") for s in audit_trigger_sql(table)]
+# remaining_geom is derived (the extent minus approved land releases, both audited) and starts
+# as a copy of geom: logging it would double the audit volume of every import for nothing.
+HAZARD_AUDIT_REDACT = ("remaining_geom",)
+
+
+def _hex_triggers(table: str, redact: tuple[str, ...] = ()) -> list[str]:
+    return [s.replace("safeground_audit(", "safeground_audit_hex(") for s in audit_trigger_sql(table, redact)]
 
 
 def upgrade() -> None:
@@ -74,7 +82,7 @@ def upgrade() -> None:
     op.execute(AUDIT_HEX_FUNCTION_SQL)
     for statement in drop_audit_trigger_sql("hazard_areas"):
         op.execute(statement)
-    for statement in _hex_triggers("hazard_areas"):
+    for statement in _hex_triggers("hazard_areas", HAZARD_AUDIT_REDACT):
         op.execute(statement)
 
 
