@@ -568,3 +568,24 @@ def test_cli_import_exit_codes_and_summary(
     unreadable = tmp_path / "broken.gpkg"
     unreadable.write_bytes(b"SQLite format 3\x00garbage")
     assert _cli([str(unreadable), "--programme", "SOM"], database_url).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"crs": "EPSG:999999"}, "crs"),
+        ({"crs": "not a crs"}, "crs"),
+        ({"dry_run": "maybe"}, "body.dry_run"),
+        ({"defaults": '{"colour": "red"}'}, "defaults"),
+        ({"defaults": '{"classification": ["SHA"]}'}, "defaults"),
+        ({"defaults": "{"}, "defaults"),
+    ],
+)
+def test_bad_form_fields_are_422(
+    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path, form: dict[str, str], field: str
+) -> None:
+    data = _write_vector(tmp_path, _frame(), ".geojson", "GeoJSON")
+    response = _upload(client, surveyor, "h.geojson", data, **form)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == field
+    assert _count(sql, "hazard_areas") == 0

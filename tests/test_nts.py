@@ -395,3 +395,38 @@ def test_demo_survey_reports(engine: Engine, sql: SQL) -> None:
         assert (lon, lat) == pytest.approx((expected_lon, expected_lat), abs=1e-9) and inside
     load_demo(Console(quiet=True))
     assert sql("SELECT count(*) FROM surveys")[0][0] == counts[0]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"programme": "SOM", "organisation_id": 99999999999999999999, "survey_date": "2026-03-02", "method": "desk_study"}',
+        b'{"programme": "SOM", "organisation_id": 1, "survey_date": "2026-03-02", "method": "desk_study", "informants": {"women": NaN}}',
+        b'{"programme": "SOM", "organisation_id": 1, "survey_date": "99999-01-01", "method": "desk_study"}',
+        b'{"programme": "SOM", "organisation_id": "one", "survey_date": "2026-03-02", "method": "desk_study"}',
+        b'{"programme": "ZZZ", "organisation_id": 1, "survey_date": "2026-03-02", "method": "desk_study"}',
+        b'{"programme": "SOM", "organisation_id": 1, "survey_date": "2026-03-02", "method": "desk_study", "extra": 1}',
+        b"[1, 2, 3]",
+        b"{not json",
+    ],
+)
+def test_hostile_survey_bodies_are_4xx(client: TestClient, surveyor: Headers, sql: SQL, body: bytes) -> None:
+    response = client.post(
+        "/api/v1/surveys", content=body, headers={**surveyor, "content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert sql("SELECT count(*) FROM surveys")[0][0] == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/surveys/99999999999999999999", "/api/v1/surveys/0", "/api/v1/surveys/x"]
+)
+def test_unknown_survey_ids_are_4xx(client: TestClient, surveyor: Headers, path: str) -> None:
+    for response in (
+        client.get(path, headers=surveyor),
+        client.get(f"{path}/evidence", headers=surveyor),
+        client.post(f"{path}/submit", headers=surveyor),
+    ):
+        assert 400 <= response.status_code < 500, response.text
+        assert response.headers["content-type"] == "application/problem+json"
