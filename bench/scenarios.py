@@ -107,7 +107,12 @@ class Context:
     def floor(self, statements: list[tuple[str, Any]]) -> Callable[[], int]:
         """Replay ``statements`` with psycopg2 and fetch every row (returns bytes received)."""
         if self._floor_conn is None:
-            self._floor_conn = __import__("psycopg2").connect(database.libpq_dsn(self.read_db))
+            # A plain psycopg2 connection opened with the app's own connect arguments (e.g. its
+            # session settings), so that both sides run the SQL under the same conditions.
+            from app.db import make_engine
+
+            engine = make_engine(database.db_url(self.read_db))
+            self._floor_conn = engine.raw_connection().driver_connection
             self._floor_conn.autocommit = True
         conn = self._floor_conn
 
