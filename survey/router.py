@@ -141,7 +141,9 @@ def list_hazard_areas(
     updated_since: datetime | None = None,
     as_of: Annotated[datetime | None, Query(description="the map as it was at this instant")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    after: Annotated[int, Query(ge=0, description="keyset: the last id of the previous page")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**31 - 1, description="keyset: the last id of the previous page")
+    ] = 0,
 ) -> StreamingResponse:
     """Partners see approved hazard areas only; ``as_of`` answers from the audit log."""
     filters = service.HazardFilter(

@@ -588,3 +588,31 @@ def test_geometry_is_frozen_once_land_is_released(client: TestClient, coordinato
     )
     assert renamed.status_code == 200
     assert renamed.json()["properties"]["cancelled_m2"] == props["cancelled_m2"]
+
+
+def test_unknown_and_absurd_ids_and_parameters_are_4xx(
+    client: TestClient, coordinator: dict[str, str]
+) -> None:
+    huge = "9" * 25
+    for path in (f"{URL}/0", f"{URL}/{2**31}", f"{URL}/{huge}", f"{URL}/abc", f"{URL}/{2**63}/history"):
+        response = client.get(path, headers=coordinator)
+        assert response.status_code in (404, 422), (path, response.status_code)
+        assert response.headers["content-type"] == "application/problem+json"
+    for params in (
+        {"after": huge},
+        {"after": -1},
+        {"limit": 0},
+        {"limit": 10**9},
+        {"as_of": "yesterday"},
+        {"updated_since": "2026-13-45"},
+        {"status": "exploded"},
+        {"programme": "XXX"},
+    ):
+        response = client.get(URL, params=params, headers=coordinator)
+        assert 400 <= response.status_code < 500, (params, response.status_code)
+        assert response.headers["content-type"] == "application/problem+json"
+    response = client.patch(
+        f"{URL}/{huge}", json={"properties": {}}, headers={**coordinator, "If-Match": '"1"'}
+    )
+    assert response.status_code in (404, 422)
+    assert client.post(f"{URL}/{2**40}/approve", headers=coordinator).status_code == 404
