@@ -8,6 +8,7 @@ for an ``as_of`` moment, exactly the figures that were live at that moment.
 
 from __future__ import annotations
 
+import calendar
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db import new_session
 from clearance.reports import service
+from survey.models import CONTAMINATION_TYPES
 from tests.test_summaries_data import (
     START,
     STRIPS,
@@ -183,7 +185,7 @@ def test_every_grouping_adds_up_to_the_totals_and_the_totals_to_the_records(
     grouped = service.summary(db, service.Filters(programme_ids=[som], group_by=group_by))
     assert grouped["totals"] == whole["totals"]  # grouping never changes the totals
     assert_rows_add_up(grouped)
-    keys = [name for g in group_by for name, _ in service.GROUP_COLUMNS[g]]
+    keys = [name for g in group_by for name in service.GROUP_COLUMNS[g]]
     seen = [tuple(r[k] for k in keys) for r in grouped["rows"]]
     assert len(seen) == len(set(seen))  # one row per group
 
@@ -511,3 +513,58 @@ def test_time_series_burn_down_and_forecast(
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["months"] == months and answer.json()["forecast"]["window_months"] == 3
+
+
+FLOWS = ("cancelled_m2", "reduced_m2", "cleared_m2", "bac_m2", "released_m2", "tasks_completed", "qa_visits")
+
+
+@EXAMPLES
+@given(scenario=scenarios(), data=st.data())
+def test_a_filter_gives_the_figures_of_its_group(
+    engine: Engine, db: Session, som: int, scenario: Scenario, data: st.DataObject
+) -> None:
+    """Filtering by organisation, admin area or contamination type gives exactly the figures of
+    the matching group(s) of the unfiltered summary; a period gives the months inside it."""
+    fresh(engine, scenario)
+    kind = data.draw(st.sampled_from(["organisation", "admin1", "contamination_type", "month"]))
+    grouped = service.summary(db, service.Filters(programme_ids=[som], group_by=[kind]))
+    if kind == "organisation":
+        keys = [r["organisation_id"] for r in grouped["rows"] if r["organisation_id"] is not None]
+        if not keys:
+            return
+        key = data.draw(st.sampled_from(keys))
+        filtered = service.summary(db, service.Filters(programme_ids=[som], organisation_ids=[key]))
+        expected = [r for r in grouped["rows"] if r["organisation_id"] == key]
+    elif kind == "admin1":
+        keys = [r["admin1_code"] for r in grouped["rows"] if r["admin1_code"] is not None]
+        if not keys:
+            return
+        key = data.draw(st.sampled_from(keys))
+        filtered = service.summary(db, service.Filters(programme_ids=[som], admin_area=key))
+        expected = [r for r in grouped["rows"] if r["admin1_code"] == key]
+    elif kind == "contamination_type":
+        key = data.draw(st.sampled_from(CONTAMINATION_TYPES))
+        filtered = service.summary(db, service.Filters(programme_ids=[som], contamination_types=[key]))
+        expected = [
+            r
+            for r in grouped["rows"]
+            if r["contamination_type"] and key in r["contamination_type"].split("+")
+        ]
+    else:
+        # Whole months, so that the period compares with month rows.
+        first = START + timedelta(days=data.draw(st.integers(0, 700)))
+        last = START + timedelta(days=data.draw(st.integers(0, 730)))
+        start, end = min(first, last).replace(day=1), max(first, last)
+        end = date(end.year, end.month, calendar.monthrange(end.year, end.month)[1])
+        filtered = service.summary(db, service.Filters(programme_ids=[som], date_from=start, date_to=end))
+        expected = [
+            r
+            for r in grouped["rows"]
+            if r["month"] is not None and start.isoformat()[:7] <= r["month"] <= end.isoformat()[:7]
+        ]
+        for name in FLOWS:
+            assert abs(filtered["totals"][name] - sum(r[name] for r in expected)) < 0.01 * (
+                len(expected) + 1
+            ), name
+        return
+    assert_rows_add_up({"totals": filtered["totals"], "rows": expected})

@@ -59,23 +59,25 @@ MEASURES: tuple[str, ...] = (
     *(f"beneficiaries_{s}" for s in SADD),
 )
 
-# What each group key selects from the facts (output name, SQL expression).
-GROUP_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "admin1": (("admin1_code", "f.admin1_code"), ("admin1_name", "f.admin1_name")),
-    "admin2": (("admin2_code", "f.admin2_code"), ("admin2_name", "f.admin2_name")),
-    "organisation": (("organisation_id", "f.organisation_id"),),
-    "year": (("year", "extract(year FROM f.d)::int"),),
-    "month": (("month", "to_char(f.d, 'YYYY-MM')"),),
-    "method": (("method", "f.method"),),
-    "contamination_type": (("contamination_type", "f.ckey"),),
-    "hazard_classification": (("hazard_classification", "f.classification"),),
+# What each group key selects: output columns, each a dimension every fact branch provides.
+GROUP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "admin1": ("admin1_code", "admin1_name"),
+    "admin2": ("admin2_code", "admin2_name"),
+    "organisation": ("organisation_id",),
+    "year": ("year",),
+    "month": ("month",),
+    "method": ("method",),
+    "contamination_type": ("contamination_type",),
+    "hazard_classification": ("hazard_classification",),
 }
+ADMIN_COLUMNS = ("admin1_code", "admin1_name", "admin2_code", "admin2_name")
 
-# Columns read from each table, and its geometry columns (rebuilt from GeoJSON in as_of mode).
+# Columns read from each table, its geometry columns, and the geometry columns the summary needs
+# (in as_of mode these are rebuilt from the GeoJSON the audit log holds).
 SOURCES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "hazard_areas": (
-        "id, programme_id, reference, name, classification, status, status_date, created_at, "
-        "contamination_types, area_m2, admin1_code, admin1_name, admin2_code, admin2_name, "
+        "id, programme_id, reference, name, classification, contamination_types, area_m2, "
+        "admin1_code, admin1_name, admin2_code, admin2_name, "
         "beneficiaries_women, beneficiaries_men, beneficiaries_girls, beneficiaries_boys, review_status",
         ("geom", "raw_geom", "remaining_geom"),
         (),
@@ -118,24 +120,99 @@ class Filters:
 def _source(table: str, as_of: datetime | None) -> str:
     """The rows of ``table`` the summary reads: live, or as they stood at ``as_of``."""
     columns, geometry_columns, wanted_geometry = SOURCES[table]
+    # task_hazards has no programme column: it is reached through its tasks.
+    where = "true" if table == "task_hazards" else "{p}programme_id = ANY(:ids)"
     if as_of is None:
         extra = "".join(f", {g}" for g in wanted_geometry)
-        return f"SELECT {columns}{extra} FROM {table} WHERE {_programme_clause(table, '')}"
+        return f"SELECT {columns}{extra} FROM {table} WHERE {where.format(p='')}"
     prefixed = ", ".join(f"r.{c.strip()}" for c in columns.split(","))
     extra = "".join(f", ST_SetSRID(ST_GeomFromGeoJSON(s.j ->> '{g}'), 4326) AS {g}" for g in wanted_geometry)
-    drop = ", ".join(f"'{g}'" for g in geometry_columns)
-    minus = f" - ARRAY[{drop}]::text[]" if drop else ""
+    minus = (
+        " - ARRAY[" + ", ".join(f"'{g}'" for g in geometry_columns) + "]::text[]" if geometry_columns else ""
+    )
     return (
         f"SELECT {prefixed}{extra} FROM sg_rows_as_of('{table}', :as_of) AS s(j) "
-        f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, s.j{minus}) r "
-        f"WHERE {_programme_clause(table, 'r.')}"
+        f"CROSS JOIN LATERAL jsonb_populate_record(NULL::{table}, s.j{minus}) r WHERE {where.format(p='r.')}"
     )
 
 
-def _programme_clause(table: str, prefix: str) -> str:
-    if table == "task_hazards":  # no programme column: its tasks carry it
-        return "true"
-    return f"{prefix}programme_id = ANY(:ids)"
+def _in_period(column: str) -> str:
+    return (
+        f"(CAST(:date_from AS date) IS NULL OR {column} >= :date_from) "
+        f"AND (CAST(:date_to AS date) IS NULL OR {column} <= :date_to)"
+    )
+
+
+def _ctes(as_of: datetime | None) -> str:
+    """The sources, and the per-hazard official figures as at the end of the period (``:date_to``).
+
+    A hazard area's official status follows its approved releases only (drafts, and the
+    status a task start records, do not count): closed when what remains is below the
+    closure threshold, worked on when some land was released, open otherwise.
+    """
+    # Live tables are inlined so that the planner sees their statistics; rows rebuilt from the
+    # audit log are computed once.
+    how = "NOT MATERIALIZED" if as_of is None else "MATERIALIZED"
+    sources = ",\n".join(
+        f"{alias} AS {how} ({_source(table, as_of)})"
+        for alias, table in (
+            ("hall", "hazard_areas"),
+            ("lr", "land_releases"),
+            ("tk", "tasks"),
+            ("th", "task_hazards"),
+            ("ei", "eo_items"),
+            ("qv", "qa_visits"),
+        )
+    )
+    return f"""{sources},
+ha AS NOT MATERIALIZED (SELECT * FROM hall WHERE review_status = 'approved'),
+-- Official releases: approved, dated up to the end of the period (their hazard area must be
+-- approved too: the joins with ha below see to that).
+rel AS NOT MATERIALIZED (
+    SELECT * FROM lr
+    WHERE review_status = 'approved' AND (CAST(:date_to AS date) IS NULL OR release_date <= :date_to)
+),
+per_hazard AS (
+    SELECT hazard_area_id, sum(area_m2) AS released_m2, count(*) AS releases, max(release_date) AS last_date
+    FROM rel GROUP BY hazard_area_id
+),
+hz AS (
+    SELECT h.*, coalesce(p.released_m2, 0) AS released_m2,
+           h.area_m2 - coalesce(p.released_m2, 0) AS remaining_m2, p.last_date,
+           CASE
+               WHEN p.releases > 0 AND h.area_m2 - p.released_m2 < :closure_m2 THEN 'closed'
+               WHEN p.releases > 0 THEN 'worked_on'
+               ELSE 'open'
+           END AS official_status
+    FROM ha h LEFT JOIN per_hazard p ON p.hazard_area_id = h.id
+),
+-- A task is placed by the first hazard area it targets (tasks usually target one).
+task_hazard AS (SELECT DISTINCT ON (task_id) task_id, hazard_area_id FROM th ORDER BY task_id, hazard_area_id)"""
+
+
+def _dims(
+    h: str, organisation: str, day: str, method: str, a1: str | None = None, a2: str | None = None
+) -> dict[str, str]:
+    """The group keys of a fact: from its hazard area ``h``, and, for records without one, the
+    admin areas ``a1``/``a2`` that contain its location."""
+
+    def place(column: str, alias: str | None, field_: str) -> str:
+        return f"coalesce({h}.{column}, {alias}.{field_})" if alias else f"{h}.{column}"
+
+    return {
+        "admin1_code": place("admin1_code", a1, "code"),
+        "admin1_name": place("admin1_name", a1, "name"),
+        "admin2_code": place("admin2_code", a2, "code"),
+        "admin2_name": place("admin2_name", a2, "name"),
+        "organisation_id": organisation,
+        "year": f"extract(year FROM {day})::int",
+        "month": f"date_trunc('month', {day})::date",
+        "method": method,
+        "contamination_type": f"sg_contamination_key({h}.contamination_types)",
+        "hazard_classification": f"{h}.classification",
+        # For filters only:
+        "types": f"{h}.contamination_types",
+    }
 
 
 def _admin_lateral(alias: str, level: int, point: str, only_if: str) -> str:
@@ -147,201 +224,115 @@ def _admin_lateral(alias: str, level: int, point: str, only_if: str) -> str:
     )
 
 
-def _branch(dims: dict[str, str], measures: dict[str, str], body: str) -> str:
-    """One SELECT of the facts union: the dimensions, the given figures, and 0 for the rest."""
-    unknown = set(measures) - set(MEASURES)
-    assert not unknown, unknown  # a typo here would silently lose a figure
-    columns = [f"{dims[d]} AS {d}" for d in DIMENSIONS]
-    columns += [f"({measures[m]})::float8 AS {m}" if m in measures else f"0::float8 AS {m}" for m in MEASURES]
-    return "SELECT " + ", ".join(columns) + "\n" + body
+@dataclass(frozen=True)
+class Branch:
+    """One kind of fact: where its rows come from, their group keys and the figures they add."""
+
+    dims: dict[str, str]
+    measures: dict[str, str]
+    body: str  # FROM … WHERE … (without the filters, which depend on the request)
 
 
-DIMENSIONS = (
-    "programme_id",
-    "hazard_area_id",
-    "admin1_code",
-    "admin1_name",
-    "admin2_code",
-    "admin2_name",
-    "organisation_id",
-    "d",
-    "method",
-    "ckey",
-    "classification",
-    "ctypes",
-)
+def _branches(needs_admin: bool) -> list[Branch]:
+    """Every kind of fact that feeds a figure. ``needs_admin``: look up the admin areas of
+    records that have no hazard area (only when grouping or filtering by admin area)."""
 
+    def laterals(point: str, only_if: str) -> str:
+        if not needs_admin:
+            return ""
+        return f"{_admin_lateral('a1', 1, point, only_if)}\n{_admin_lateral('a2', 2, point, only_if)}"
 
-def _hazard_dims(h: str, **overrides: str) -> dict[str, str]:
-    dims = {
-        "programme_id": f"{h}.programme_id",
-        "hazard_area_id": f"{h}.id",
-        "admin1_code": f"{h}.admin1_code",
-        "admin1_name": f"{h}.admin1_name",
-        "admin2_code": f"{h}.admin2_code",
-        "admin2_name": f"{h}.admin2_name",
-        "organisation_id": "NULL::int",
-        "d": "NULL::date",
-        "method": "NULL::text",
-        "ckey": f"sg_contamination_key({h}.contamination_types)",
-        "classification": f"{h}.classification",
-        "ctypes": f"{h}.contamination_types",
-    }
-    dims.update(overrides)
-    return dims
-
-
-def _place_dims(programme: str, h: str, a1: str, a2: str, organisation: str, d: str) -> dict[str, str]:
-    """Dimensions of a record placed by its hazard area if it has one, else by its location."""
-    return _hazard_dims(
-        h,
-        programme_id=programme,
-        admin1_code=f"coalesce({h}.admin1_code, {a1}.code)",
-        admin1_name=f"coalesce({h}.admin1_name, {a1}.name)",
-        admin2_code=f"coalesce({h}.admin2_code, {a2}.code)",
-        admin2_name=f"coalesce({h}.admin2_name, {a2}.name)",
-        organisation_id=organisation,
-        d=d,
+    admin = ("a1", "a2") if needs_admin else (None, None)
+    releases = Branch(
+        _dims("h", "r.organisation_id", "r.release_date", "r.method"),
+        {
+            "cancelled_m2": "sum(r.area_m2) FILTER (WHERE r.method = 'cancelled' AND r.activity <> 'bac')",
+            "reduced_m2": "sum(r.area_m2) FILTER (WHERE r.method = 'reduced' AND r.activity <> 'bac')",
+            "cleared_m2": "sum(r.area_m2) FILTER (WHERE r.method = 'cleared' AND r.activity <> 'bac')",
+            "bac_m2": "sum(r.area_m2) FILTER (WHERE r.activity = 'bac')",
+            "released_m2": "sum(r.area_m2)",
+        },
+        f"FROM rel r JOIN ha h ON h.id = r.hazard_area_id WHERE {_in_period('r.release_date')}",
     )
-
-
-def _ctes(as_of: datetime | None) -> str:
-    """The sources, and the per-hazard official figures as at the end of the period (``:date_to``).
-
-    A hazard area's official status follows its approved releases only (drafts, and the
-    status a task start records, do not count): closed when what remains is below the
-    closure threshold, worked on when some land was released, open otherwise.
-    """
-    return f"""
-hall AS MATERIALIZED ({_source("hazard_areas", as_of)}),
-ha AS (SELECT * FROM hall WHERE review_status = 'approved'),
-lr AS ({_source("land_releases", as_of)}),
--- Official releases: approved, of an approved hazard area, dated up to the end of the period.
-rel AS MATERIALIZED (
-    SELECT r.* FROM lr r JOIN ha h ON h.id = r.hazard_area_id
-    WHERE r.review_status = 'approved' AND (CAST(:date_to AS date) IS NULL OR r.release_date <= :date_to)
-),
-per_hazard AS (
-    SELECT hazard_area_id, sum(area_m2) AS released_m2, count(*) AS releases
-    FROM rel GROUP BY hazard_area_id
-),
--- The release that closed a hazard area: its last one (by date, then id).
-last_release AS (
-    SELECT DISTINCT ON (hazard_area_id) hazard_area_id, id, organisation_id, release_date, method
-    FROM rel ORDER BY hazard_area_id, release_date DESC, id DESC
-),
-hz AS MATERIALIZED (
-    SELECT h.*, sg_contamination_key(h.contamination_types) AS ckey,
-           coalesce(p.released_m2, 0) AS released_m2,
-           h.area_m2 - coalesce(p.released_m2, 0) AS remaining_m2,
-           CASE
-               WHEN p.releases > 0 AND h.area_m2 - p.released_m2 < :closure_m2 THEN 'closed'
-               WHEN p.releases > 0 THEN 'worked_on'
-               ELSE 'open'
-           END AS official_status
-    FROM ha h LEFT JOIN per_hazard p ON p.hazard_area_id = h.id
-),
-tk AS MATERIALIZED ({_source("tasks", as_of)}),
-th AS ({_source("task_hazards", as_of)}),
--- A task is placed by the first hazard area it targets (tasks usually target one).
-task_hazard AS (SELECT DISTINCT ON (task_id) task_id, hazard_area_id FROM th ORDER BY task_id, hazard_area_id),
-ei AS ({_source("eo_items", as_of)}),
-qv AS ({_source("qa_visits", as_of)})"""
-
-
-def _in_period(column: str) -> str:
-    return (
-        f"(CAST(:date_from AS date) IS NULL OR {column} >= :date_from) "
-        f"AND (CAST(:date_to AS date) IS NULL OR {column} <= :date_to)"
-    )
-
-
-def _facts() -> str:
-    """Every fact that feeds a figure: one branch per kind of record."""
-    area_cases = {
-        "cancelled_m2": "CASE WHEN r.method = 'cancelled' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END",
-        "reduced_m2": "CASE WHEN r.method = 'reduced' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END",
-        "cleared_m2": "CASE WHEN r.method = 'cleared' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END",
-        "bac_m2": "CASE WHEN r.activity = 'bac' THEN r.area_m2 ELSE 0 END",
-        "released_m2": "r.area_m2",
-    }
-    releases = _branch(
-        _hazard_dims("h", organisation_id="r.organisation_id", d="r.release_date", method="r.method"),
-        area_cases,
-        f"FROM rel r JOIN hz h ON h.id = r.hazard_area_id WHERE {_in_period('r.release_date')}",
-    )
-
     stock: dict[str, str] = {
-        "remaining_sha_m2": "CASE WHEN h.classification = 'SHA' THEN h.remaining_m2 ELSE 0 END",
-        "remaining_cha_m2": "CASE WHEN h.classification = 'CHA' THEN h.remaining_m2 ELSE 0 END",
-        "hazards_open": "(h.official_status = 'open')::int",
-        "hazards_worked_on": "(h.official_status = 'worked_on')::int",
-        "hazards_closed": "(h.official_status = 'closed')::int",
+        "remaining_sha_m2": "sum(h.remaining_m2) FILTER (WHERE h.classification = 'SHA')",
+        "remaining_cha_m2": "sum(h.remaining_m2) FILTER (WHERE h.classification = 'CHA')",
+        "hazards_open": "count(*) FILTER (WHERE h.official_status = 'open')",
+        "hazards_worked_on": "count(*) FILTER (WHERE h.official_status = 'worked_on')",
+        "hazards_closed": "count(*) FILTER (WHERE h.official_status = 'closed')",
     }
     for t in CONTAMINATION_TYPES:
         for c in ("sha", "cha"):
             stock[f"remaining_{t.lower()}_{c}_m2"] = (
-                f"CASE WHEN h.classification = '{c.upper()}' AND '{t}' = ANY(h.contamination_types) "
-                "THEN h.remaining_m2 ELSE 0 END"
+                f"sum(h.remaining_m2) FILTER (WHERE h.classification = '{c.upper()}' "
+                f"AND '{t}' = ANY(h.contamination_types))"
             )
-    hazards = _branch(_hazard_dims("h"), stock, "FROM hz h")
-
-    closed = _branch(
-        _hazard_dims("h", organisation_id="l.organisation_id", d="l.release_date", method="l.method"),
-        {f"beneficiaries_{s}": f"h.beneficiaries_{s}" for s in SADD},
-        "FROM hz h JOIN last_release l ON l.hazard_area_id = h.id "
-        f"WHERE h.official_status = 'closed' AND {_in_period('l.release_date')}",
+    hazards = Branch(_dims("h", "NULL::int", "NULL::date", "NULL::text"), stock, "FROM hz h WHERE true")
+    # Beneficiaries of a hazard area count once: when (and where, by whom, how) its last
+    # release closed it.
+    closed = Branch(
+        _dims("h", "h.closing_organisation_id", "h.last_date", "h.closing_method"),
+        {f"beneficiaries_{s}": f"sum(h.beneficiaries_{s})" for s in SADD},
+        f"""FROM (
+    SELECT DISTINCT ON (z.id) z.*, r.organisation_id AS closing_organisation_id, r.method AS closing_method
+    FROM hz z JOIN rel r ON r.hazard_area_id = z.id AND r.release_date = z.last_date
+    WHERE z.official_status = 'closed' AND {_in_period("z.last_date")}
+    ORDER BY z.id, r.id DESC
+) h WHERE true""",
     )
-
-    items = _branch(
-        _place_dims("i.programme_id", "h", "a1", "a2", "t.organisation_id", "i.found_on"),
-        {f"items_{g}": f"CASE WHEN c.report_group = '{g}' THEN i.quantity ELSE 0 END" for g in ITEM_GROUPS},
+    items = Branch(
+        _dims("h", "t.organisation_id", "i.found_on", "NULL::text", *admin),
+        {f"items_{g}": f"sum(i.quantity) FILTER (WHERE c.report_group = '{g}')" for g in ITEM_GROUPS},
         f"""FROM ei i
 JOIN eo_catalogue c ON c.id = i.catalogue_id
 LEFT JOIN tk t ON t.id = i.task_id
 LEFT JOIN task_hazard x ON x.task_id = i.task_id
 LEFT JOIN hall h ON h.id = x.hazard_area_id
-{_admin_lateral("a1", 1, "coalesce(i.location, t.point)", "h.id IS NULL")}
-{_admin_lateral("a2", 2, "coalesce(i.location, t.point)", "h.id IS NULL")}
+{laterals("coalesce(i.location, t.point)", "h.id IS NULL")}
 WHERE i.disposal_method IN {DESTROYED!r} AND {_in_period("i.found_on")}""",
     )
-
     task_day = "coalesce(t.actual_end, t.updated_at::date)"
-    tasks = _branch(
-        _place_dims("t.programme_id", "h", "a1", "a2", "t.organisation_id", task_day),
-        {"tasks_completed": "1"},
+    tasks = Branch(
+        _dims("h", "t.organisation_id", task_day, "NULL::text", *admin),
+        {"tasks_completed": "count(*)"},
         f"""FROM tk t
 LEFT JOIN task_hazard x ON x.task_id = t.id
 LEFT JOIN hall h ON h.id = x.hazard_area_id
-{_admin_lateral("a1", 1, "t.point", "h.id IS NULL")}
-{_admin_lateral("a2", 2, "t.point", "h.id IS NULL")}
+{laterals("t.point", "h.id IS NULL")}
 WHERE t.status = 'completed' AND {_in_period(task_day)}""",
     )
-
-    visit_point = "ST_PointOnSurface(v.location)"
-    visits = _branch(
-        _place_dims("v.programme_id", "h", "a1", "a2", "v.organisation_id", "v.visit_date"),
-        {"qa_visits": "1", "qa_passed": f"(v.result IN {QA_PASSED!r})::int"},
+    visits = Branch(
+        _dims("h", "v.organisation_id", "v.visit_date", "NULL::text", *admin),
+        {"qa_visits": "count(*)", "qa_passed": f"count(*) FILTER (WHERE v.result IN {QA_PASSED!r})"},
         f"""FROM qv v
 LEFT JOIN lr r ON r.id = v.land_release_id
 LEFT JOIN task_hazard x ON x.task_id = v.task_id
 LEFT JOIN hall h ON h.id = coalesce(r.hazard_area_id, x.hazard_area_id)
-{_admin_lateral("a1", 1, visit_point, "h.id IS NULL AND v.location IS NOT NULL")}
-{_admin_lateral("a2", 2, visit_point, "h.id IS NULL AND v.location IS NOT NULL")}
+{laterals("ST_PointOnSurface(v.location)", "h.id IS NULL AND v.location IS NOT NULL")}
 WHERE {_in_period("v.visit_date")}""",
     )
-    return "\nUNION ALL\n".join([releases, hazards, closed, items, tasks, visits])
+    return [releases, hazards, closed, items, tasks, visits]
 
 
-def _fact_filters(f: Filters) -> str:
-    where = ["true"]
+def _branch_sql(branch: Branch, keys: list[str], f: Filters) -> str:
+    """One branch, already summed per group: few rows reach the final GROUP BY."""
+    unknown = set(branch.measures) - set(MEASURES)
+    assert not unknown, unknown  # a typo here would silently lose a figure
+    where = [branch.body]
     if f.organisation_ids:
-        where.append("f.organisation_id = ANY(:organisation_ids)")
+        where.append(f"{branch.dims['organisation_id']} = ANY(:organisation_ids)")
     if f.admin_area:
-        where.append("(f.admin1_code = :admin_area OR f.admin2_code = :admin_area)")
+        where.append(
+            f"({branch.dims['admin1_code']} = :admin_area OR {branch.dims['admin2_code']} = :admin_area)"
+        )
     if f.contamination_types:
-        where.append("f.ctypes && CAST(:contamination_types AS text[])")
-    return " AND ".join(where)
+        where.append(f"{branch.dims['types']} && CAST(:contamination_types AS text[])")
+    columns = [f"{branch.dims[k]} AS {k}" for k in keys]
+    columns += [
+        f"{branch.measures[m]} AS {m}" if m in branch.measures else f"NULL::float8 AS {m}" for m in MEASURES
+    ]
+    group = f"\nGROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+    return "SELECT " + ", ".join(columns) + "\n" + " AND ".join(where) + group
 
 
 def _params(f: Filters) -> dict[str, Any]:
@@ -359,21 +350,25 @@ def _params(f: Filters) -> dict[str, Any]:
 
 def _summary_sql(f: Filters) -> str:
     keys = [column for g in f.group_by for column in GROUP_COLUMNS[g]]
-    select_keys = "".join(f"{expr} AS {name}, " for name, expr in keys)
+    needs_admin = bool(f.admin_area) or any(k in ADMIN_COLUMNS for k in keys)
+    facts = "\nUNION ALL\n".join(_branch_sql(b, keys, f) for b in _branches(needs_admin))
+    shown = {"month": "to_char(f.month, 'YYYY-MM')"}
+    select_keys = "".join(f"{shown.get(k, 'f.' + k)} AS {k}, " for k in keys)
     sums = ", ".join(f"sum(f.{m}) AS {m}" for m in MEASURES)
     if keys:
-        key_list = ", ".join(expr for _, expr in keys)
+        key_list = ", ".join(f"f.{k}" for k in keys)
         grouping = f"GROUPING SETS (({key_list}), ())"
         is_total = f"GROUPING({key_list}) <> 0"
-        order = "is_total, " + ", ".join(f"{i + 1} NULLS LAST" for i in range(len(keys)))
+        order = "is_total, " + ", ".join(f"f.{k} NULLS LAST" for k in keys)
     else:
         grouping, is_total, order = "()", "true", "is_total"
     return f"""
 WITH {_ctes(f.as_of)},
-facts AS ({_facts()})
+facts AS (
+{facts}
+)
 SELECT {select_keys}{is_total} AS is_total, {sums}
 FROM facts f
-WHERE {_fact_filters(f)}
 GROUP BY {grouping}
 ORDER BY {order}"""
 
@@ -409,7 +404,7 @@ def _figures(row: dict[str, Any]) -> dict[str, Any]:
 def summary(db: Session, f: Filters) -> dict[str, Any]:
     """``{"filters", "group_by", "totals", "rows"}``: one row per group with its keys and figures."""
     result = db.execute(text(_summary_sql(f)), _params(f)).mappings().all()
-    key_names = [name for g in f.group_by for name, _ in GROUP_COLUMNS[g]]
+    key_names = [name for g in f.group_by for name in GROUP_COLUMNS[g]]
     rows: list[dict[str, Any]] = []
     totals: dict[str, Any] | None = None
     for record in result:
@@ -463,7 +458,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def flat_columns(group_by: list[str]) -> list[str]:
     """The CSV/XLSX columns: the group keys, then one column per figure."""
-    keys = [name for g in group_by for name, _ in GROUP_COLUMNS[g]]
+    keys = [name for g in group_by for name in GROUP_COLUMNS[g]]
     if "organisation" in group_by:
         keys.append("organisation_name")
     figures = [
