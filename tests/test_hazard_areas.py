@@ -616,3 +616,55 @@ def test_unknown_and_absurd_ids_and_parameters_are_4xx(
     )
     assert response.status_code in (404, 422)
     assert client.post(f"{URL}/{2**40}/approve", headers=coordinator).status_code == 404
+
+
+def test_concurrent_edits_with_the_same_etag_one_wins_one_gets_412(
+    client: TestClient, coordinator: dict[str, str]
+) -> None:
+    import threading
+
+    from app.auth.service import Principal
+    from app.deps import Scope
+    from app.errors import Problem
+    from survey.service import update_hazard
+
+    body = create(client, coordinator, name="original")
+    with new_session() as db:
+        programme_id = db.query(Programme).filter_by(code="SOM").one().id
+    principal = Principal(
+        user_id=0, username="a", role="coordinator", programme_ids=frozenset({programme_id})
+    )
+    scope = Scope(principal)
+    first = new_session("editor-a")
+    update_hazard(first, scope, principal, body["id"], 1, {"properties": {"name": "edit A"}})
+    outcome: list[object] = []
+
+    def second_editor() -> None:
+        with new_session("editor-b") as db:
+            try:
+                update_hazard(db, scope, principal, body["id"], 1, {"properties": {"name": "edit B"}})
+                db.commit()
+                outcome.append("saved")
+            except Problem as exc:
+                db.rollback()
+                outcome.append(exc.status)
+
+    thread = threading.Thread(target=second_editor)
+    thread.start()  # blocks on A's row lock, or starts after A's commit: 412 either way
+    first.commit()
+    first.close()
+    thread.join(timeout=60)
+    assert outcome == [412]
+    final = client.get(f"{URL}/{body['id']}", headers=coordinator).json()["properties"]
+    assert final["name"] == "edit A" and final["version"] == 2
+
+
+def test_as_of_still_shows_a_draft_deleted_later(
+    client: TestClient, surveyor: dict[str, str], sql: Sql
+) -> None:
+    body = create(client, surveyor, name="short-lived")
+    while_it_existed = sql("SELECT clock_timestamp()")[0][0]
+    assert client.delete(f"{URL}/{body['id']}", headers=surveyor).status_code == 204
+    then = client.get(URL, params={"as_of": while_it_existed.isoformat()}, headers=surveyor).json()
+    assert [f["properties"]["name"] for f in then["features"]] == ["short-lived"]
+    assert client.get(URL, headers=surveyor).json()["features"] == []
