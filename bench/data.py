@@ -35,6 +35,9 @@ def prepare_read_db(sizes: Sizes) -> str:
     if database.has_table(sizes.read_db, "land_releases"):
         releases = database.load_releases(sizes.read_db, sizes.releases_per_hazard)
         print(f"  {releases:,} land releases made in {time.perf_counter() - loaded:.1f} s")
+    if all(database.has_table(sizes.read_db, t) for t in ("tasks", "eo_items", "qa_visits", "eo_catalogue")):
+        made = database.load_operations(sizes.read_db)
+        print("  " + ", ".join(f"{n:,} {table}" for table, n in made.items()) + " made")
     database.mark_read_db(sizes.read_db, key)
     return sizes.read_db
 

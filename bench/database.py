@@ -312,6 +312,75 @@ def load_releases(name: str, per_hazard: int = 3) -> int:
     return int(count)
 
 
+def load_operations(name: str, hazards_per_task: int = 10) -> dict[str, int]:
+    """Completed clearance tasks (one per ``hazards_per_task`` hazard areas), their explosive
+    ordnance items (two finds per task, destroyed) and a QA monitoring visit per task.
+
+    Deterministic (hashes of references), set-based, triggers off as for the other loads.
+    """
+    counts: dict[str, int] = {}
+    with connect(name) as conn, conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(
+            f"""
+            WITH orgs AS (
+                SELECT programme_id, array_agg(id ORDER BY id) AS ids FROM organisations GROUP BY programme_id
+            ), picked AS (
+                SELECT h.id, h.programme_id, h.reference, ST_PointOnSurface(h.geom) AS point,
+                       (hashtext(h.reference || '-T')::bigint & 2147483647) AS r, o.ids
+                FROM hazard_areas h LEFT JOIN orgs o ON o.programme_id = h.programme_id
+                WHERE h.id % {hazards_per_task} = 0
+            )
+            INSERT INTO tasks (programme_id, reference, type, status, priority, organisation_id, point,
+                               planned_start, planned_end, actual_start, actual_end, created_by)
+            SELECT programme_id, reference || '-T', 'clearance', 'completed', 1 + r % 5,
+                   ids[1 + r % greatest(cardinality(ids), 1)], point,
+                   DATE '2023-01-01' + (r % 1300)::int, DATE '2023-01-01' + (r % 1300)::int + 30,
+                   DATE '2023-01-01' + (r % 1300)::int, DATE '2023-01-01' + (r % 1300)::int + 20 + (r % 40)::int,
+                   'bench'
+            FROM picked ORDER BY id
+            """
+        )
+        counts["tasks"] = cur.rowcount
+        cur.execute(
+            "INSERT INTO task_hazards (task_id, hazard_area_id) "
+            "SELECT t.id, h.id FROM tasks t JOIN hazard_areas h ON h.reference || '-T' = t.reference"
+        )
+        cur.execute(
+            """
+            WITH cat AS (SELECT array_agg(id ORDER BY id) AS ids FROM eo_catalogue)
+            INSERT INTO eo_items (programme_id, task_id, catalogue_id, quantity, disposal_method, found_on,
+                                  location, created_by)
+            SELECT t.programme_id, t.id, cat.ids[1 + (hashtext(t.reference || k)::bigint & 2147483647)
+                                                  % cardinality(cat.ids)],
+                   1 + (hashtext(t.reference || k || 'q')::bigint & 2147483647) % 5,
+                   (ARRAY['destroyed_in_situ', 'removed_and_destroyed'])[1 + k % 2],
+                   t.actual_start + k, t.point, 'bench'
+            FROM tasks t CROSS JOIN generate_series(1, 2) AS k CROSS JOIN cat
+            WHERE cardinality(cat.ids) > 0
+            """
+        )
+        counts["eo_items"] = cur.rowcount
+        cur.execute(
+            """
+            INSERT INTO qa_visits (programme_id, reference, type, task_id, activity, organisation_id,
+                                   inspector, visit_date, location, result, created_by, updated_by)
+            SELECT programme_id, reference || '-QA', 'monitoring', id, 'clearance', organisation_id,
+                   'bench inspector', actual_start + 10, point,
+                   (ARRAY['pass', 'pass', 'pass_with_findings', 'fail'])
+                       [1 + (hashtext(reference || '-QA')::bigint & 2147483647) % 4],
+                   'bench', 'bench'
+            FROM tasks ORDER BY id
+            """
+        )
+        counts["qa_visits"] = cur.rowcount
+        conn.commit()
+    with connect(name, autocommit=True) as conn, conn.cursor() as cur:
+        for table in ("tasks", "task_hazards", "eo_items", "qa_visits"):
+            cur.execute(f"VACUUM ANALYZE {table}")
+    return counts
+
+
 def bench_token(name: str, role: str = "partner") -> str:
     """A token of ``role`` for SOM and LBY in database ``name`` (user created once, token per run)."""
     from sqlalchemy import select

@@ -401,17 +401,88 @@ def _gdal_version() -> str:
 
 # -- summary -----------------------------------------------------------------------------
 CONTAMINATION = ("AP", "AT", "MIXED", "CMR", "ERW", "AXO", "IED")
+ITEM_GROUPS = ("ap_mines", "at_mines", "submunitions", "other_uxo", "ied", "small_arms_ammunition")
 
-# The same figures as the summary grouped by admin-1 and month, written by hand as one
-# statement (rows and totals through GROUPING SETS). Items, tasks and QA visits are left out:
-# the benchmark database has none, so they add nothing to either side's figures.
-HAND_SUMMARY_SQL = """
-WITH ha AS MATERIALIZED (
-    SELECT id, admin1_code, admin1_name, classification, contamination_types, area_m2,
+
+def _hand_summary_sql() -> str:
+    """The same figures as the summary grouped by admin-1 and month, written by hand as one
+    statement: one branch per kind of fact (release, hazard stock, closed hazard, item, task,
+    QA visit), summed with GROUPING SETS for the rows and the totals in one pass. Tasks, items
+    and visits are placed by the hazard area their task targets (every benchmark task has one).
+    """
+    measures = [
+        "cancelled", "reduced", "cleared", "bac", "released", "sha", "cha",
+        *(f"{t.lower()}_{c}" for t in CONTAMINATION for c in ("sha", "cha")),
+        "open", "worked_on", "closed", *(f"items_{g}" for g in ITEM_GROUPS),
+        "tasks", "qa", "qa_passed", "women", "men", "girls", "boys",
+    ]  # fmt: skip
+
+    def branch(place: str, month: str, given: dict[str, str], body: str) -> str:
+        cols = ", ".join(
+            f"({given[m]})::float8 AS {m}" if m in given else f"0::float8 AS {m}" for m in measures
+        )
+        return f"SELECT {place}.admin1_code, {place}.admin1_name, {month} AS month, {cols} {body}"
+
+    release = {
+        "cancelled": "CASE WHEN r.method = 'cancelled' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END",
+        "reduced": "CASE WHEN r.method = 'reduced' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END",
+        "cleared": "CASE WHEN r.method = 'cleared' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END",
+        "bac": "CASE WHEN r.activity = 'bac' THEN r.area_m2 ELSE 0 END",
+        "released": "r.area_m2",
+    }
+    stock = {
+        "sha": "CASE WHEN h.classification = 'SHA' THEN h.remaining ELSE 0 END",
+        "cha": "CASE WHEN h.classification = 'CHA' THEN h.remaining ELSE 0 END",
+        "open": "(h.status = 'open')::int",
+        "worked_on": "(h.status = 'worked_on')::int",
+        "closed": "(h.status = 'closed')::int",
+        **{
+            f"{t.lower()}_{c}": f"CASE WHEN h.classification = '{c.upper()}' AND '{t}' = ANY(h.contamination_types)"
+            " THEN h.remaining ELSE 0 END"
+            for t in CONTAMINATION
+            for c in ("sha", "cha")
+        },
+    }
+    closed = {s: f"h.beneficiaries_{s}" for s in ("women", "men", "girls", "boys")}
+    items = {
+        f"items_{g}": f"CASE WHEN c.report_group = '{g}' THEN i.quantity ELSE 0 END" for g in ITEM_GROUPS
+    }
+    month = "to_char({}, 'YYYY-MM')".format
+    branches = [
+        branch("h", month("r.release_date"), release, "FROM rel r JOIN ha h ON h.id = r.hazard_area_id"),
+        branch("h", "NULL", stock, "FROM hz h"),
+        branch("h", month("h.last_date"), closed, "FROM hz h WHERE h.status = 'closed'"),
+        branch(
+            "h",
+            month("i.found_on"),
+            items,
+            "FROM eo_items i JOIN eo_catalogue c ON c.id = i.catalogue_id JOIN th ON th.task_id = i.task_id "
+            "JOIN hall h ON h.id = th.hazard_area_id WHERE i.programme_id = ANY(%(ids)s) "
+            "AND i.disposal_method IN ('destroyed_in_situ', 'removed_and_destroyed')",
+        ),
+        branch(
+            "h",
+            month("coalesce(t.actual_end, t.updated_at::date)"),
+            {"tasks": "1"},
+            "FROM tasks t JOIN th ON th.task_id = t.id JOIN hall h ON h.id = th.hazard_area_id "
+            "WHERE t.programme_id = ANY(%(ids)s) AND t.status = 'completed'",
+        ),
+        branch(
+            "h",
+            month("v.visit_date"),
+            {"qa": "1", "qa_passed": "(v.result IN ('pass', 'pass_with_findings'))::int"},
+            "FROM qa_visits v JOIN th ON th.task_id = v.task_id JOIN hall h ON h.id = th.hazard_area_id "
+            "WHERE v.programme_id = ANY(%(ids)s)",
+        ),
+    ]
+    return f"""
+WITH hall AS MATERIALIZED (
+    SELECT id, admin1_code, admin1_name, classification, contamination_types, area_m2, review_status,
            beneficiaries_women, beneficiaries_men, beneficiaries_girls, beneficiaries_boys
-    FROM hazard_areas WHERE programme_id = ANY(%(ids)s) AND review_status = 'approved'
-), rel AS MATERIALIZED (
-    SELECT r.id, r.hazard_area_id, r.method, r.activity, r.organisation_id, r.release_date, r.area_m2
+    FROM hazard_areas WHERE programme_id = ANY(%(ids)s)
+), ha AS (SELECT * FROM hall WHERE review_status = 'approved'),
+rel AS MATERIALIZED (
+    SELECT r.id, r.hazard_area_id, r.method, r.activity, r.release_date, r.area_m2
     FROM land_releases r JOIN ha ON ha.id = r.hazard_area_id
     WHERE r.programme_id = ANY(%(ids)s) AND r.review_status <> 'rejected'
 ), per AS (
@@ -424,48 +495,14 @@ WITH ha AS MATERIALIZED (
            CASE WHEN per.n > 0 AND ha.area_m2 - per.released < %(closure)s THEN 'closed'
                 WHEN per.n > 0 THEN 'worked_on' ELSE 'open' END AS status
     FROM ha LEFT JOIN per ON per.hazard_area_id = ha.id
-), facts AS (
-    SELECT ha.admin1_code, ha.admin1_name, to_char(r.release_date, 'YYYY-MM') AS month,
-           CASE WHEN r.method = 'cancelled' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END AS cancelled,
-           CASE WHEN r.method = 'reduced' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END AS reduced,
-           CASE WHEN r.method = 'cleared' AND r.activity <> 'bac' THEN r.area_m2 ELSE 0 END AS cleared,
-           CASE WHEN r.activity = 'bac' THEN r.area_m2 ELSE 0 END AS bac,
-           r.area_m2 AS released, 0 AS sha, 0 AS cha, 0 AS open, 0 AS worked_on, 0 AS closed,
-           %(zero_types)s, 0 AS women, 0 AS men, 0 AS girls, 0 AS boys
-    FROM rel r JOIN ha ON ha.id = r.hazard_area_id
-    UNION ALL
-    SELECT admin1_code, admin1_name, NULL, 0, 0, 0, 0, 0,
-           CASE WHEN classification = 'SHA' THEN remaining ELSE 0 END,
-           CASE WHEN classification = 'CHA' THEN remaining ELSE 0 END,
-           (status = 'open')::int, (status = 'worked_on')::int, (status = 'closed')::int,
-           %(types)s, 0, 0, 0, 0
-    FROM hz
-    UNION ALL
-    SELECT admin1_code, admin1_name, to_char(last_date, 'YYYY-MM'), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-           %(zero_types)s, beneficiaries_women, beneficiaries_men, beneficiaries_girls, beneficiaries_boys
-    FROM hz WHERE status = 'closed'
+), th AS (SELECT DISTINCT ON (task_id) task_id, hazard_area_id FROM task_hazards ORDER BY task_id, hazard_area_id),
+facts AS (
+{chr(10).join(("UNION ALL " if k else "") + b for k, b in enumerate(branches))}
 )
-SELECT admin1_code, admin1_name, month, sum(cancelled), sum(reduced), sum(cleared), sum(bac), sum(released),
-       sum(sha), sum(cha), sum(open), sum(worked_on), sum(closed), %(sum_types)s,
-       sum(women), sum(men), sum(girls), sum(boys)
+SELECT admin1_code, admin1_name, month, {", ".join(f"sum({m}) AS {m}" for m in measures)}
 FROM facts GROUP BY GROUPING SETS ((admin1_code, admin1_name, month), ())
 ORDER BY admin1_code, month
 """
-
-
-def _hand_summary_sql() -> str:
-    names = [f"{t.lower()}_{c}" for t in CONTAMINATION for c in ("sha", "cha")]
-    types = ", ".join(
-        f"CASE WHEN classification = '{c.upper()}' AND '{t}' = ANY(contamination_types) "
-        f"THEN remaining ELSE 0 END AS {t.lower()}_{c}"
-        for t in CONTAMINATION
-        for c in ("sha", "cha")
-    )
-    return (
-        HAND_SUMMARY_SQL.replace("%(types)s", types)
-        .replace("%(zero_types)s", ", ".join(f"0 AS {n}" for n in names))
-        .replace("%(sum_types)s", ", ".join(f"sum({n})" for n in names))
-    )
 
 
 def summary(ctx: Context) -> None:
@@ -500,16 +537,27 @@ def summary(ctx: Context) -> None:
 
     params = {"ids": ids, "closure": get_settings().closure_threshold_m2}
     floor = ctx.floor([(hand, params)])
-    hand_rows = _sql_params(ctx.read_db, hand, params)
-    total = next((r for r in hand_rows if r[0] is None), None)
-    agree = ""
-    if total is not None:
-        theirs = float(answer.get("totals", {}).get("released_m2", float("nan")))
-        agree = (
-            "released m² totals agree"
-            if math.isclose(theirs, float(total[7]), rel_tol=1e-9)
-            else (f"released m² totals DIFFER: {theirs:,.0f} vs {float(total[7]):,.0f} by hand")
-        )
+    hand_rows, names = _sql_params(ctx.read_db, hand, params)
+    total = dict(zip(names, next((r for r in hand_rows if r[0] is None), ()), strict=False))
+    theirs = answer.get("totals", {})
+    pairs = {
+        "released_m2": "released",
+        "hazards_closed": "closed",
+        "tasks_completed": "tasks",
+        "qa_visits": "qa",
+    }
+    differ = [
+        f"{k} {theirs.get(k)} vs {total.get(v)}"
+        for k, v in pairs.items()
+        if not isinstance(theirs.get(k), int | float)
+        or total.get(v) is None
+        or not math.isclose(float(theirs[k]), float(total[v]), rel_tol=1e-9, abs_tol=1e-6)
+    ]
+    agree = (
+        "totals agree (released m², closed, tasks, QA visits)"
+        if not differ
+        else "totals DIFFER: " + "; ".join(differ)
+    )
     ctx.outcome.results.append(
         Result(
             "summary",
@@ -533,10 +581,10 @@ def summary(ctx: Context) -> None:
     )
 
 
-def _sql_params(db: str, statement: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _sql_params(db: str, statement: str, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], list[str]]:
     with database.connect(db, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(statement, params)
-        return list(cur.fetchall())
+        return list(cur.fetchall()), [d[0] for d in cur.description]
 
 
 # -- throughput --------------------------------------------------------------------------
