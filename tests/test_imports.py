@@ -589,3 +589,44 @@ def test_bad_form_fields_are_422(
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field
     assert _count(sql, "hazard_areas") == 0
+
+
+def test_concurrent_uploads_of_the_same_file_store_it_once(engine: Engine, sql: SQL, tmp_path: Path) -> None:
+    """The second upload waits for the first and then answers with its report."""
+    import threading
+    import time
+
+    from sqlalchemy import select
+
+    from app.db import new_session
+    from app.reference.models import Programme
+    from geo.imports import ImportOptions, ImportResult, run_import
+
+    data = _write_vector(tmp_path, _frame(), ".gpkg", "GPKG")
+    options = ImportOptions("hazards.gpkg", "hazard_areas")
+    first = new_session("first")
+    programme = first.scalar(select(Programme).where(Programme.code == "SOM"))
+    assert programme is not None
+    assert run_import(first, programme, data, options, "first").status == 201  # not committed yet
+
+    results: list[ImportResult] = []
+
+    def second_upload() -> None:
+        with new_session("second") as db:
+            other = db.scalar(select(Programme).where(Programme.code == "SOM"))
+            assert other is not None
+            results.append(run_import(db, other, data, options, "second"))
+            db.commit()
+
+    thread = threading.Thread(target=second_upload)
+    thread.start()
+    deadline = time.monotonic() + 60
+    waiting = 0
+    while not waiting and time.monotonic() < deadline:  # the second upload is blocked on the lock
+        waiting = sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0][0]
+    assert waiting, "the second upload should wait for the first"
+    first.commit()
+    first.close()
+    thread.join(timeout=120)
+    assert results and results[0].status == 200 and results[0].report["replayed"] is True
+    assert _count(sql, "hazard_areas") == 3 and _count(sql, "imports") == 1
