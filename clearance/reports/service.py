@@ -1,12 +1,13 @@
 """Land-release summaries, time series and treaty figures. No HTTP here.
 
-Every figure is defined once, in the SQL built by :func:`_summary_sql`: a list of *facts*
-(one row per approved land release, per approved hazard area, per item destroyed, per task
-completed, per QA visit, per hazard area closed), each carrying its group keys and its
-figures, then one ``GROUP BY GROUPING SETS ((keys), ())`` that gives the rows and the totals
-in the same pass. Because each fact sits in exactly one group, every additive figure of the
-rows adds up to the totals by construction. The time series, the dashboard and the treaty
-reports read these same facts (docs/summaries.md explains each figure).
+Every figure is defined once, in the SQL built by :func:`_summary_sql`. Each kind of record is
+a *branch* of facts (approved land releases, approved hazard areas, hazard areas closed, items
+destroyed, tasks completed, QA visits) with its group keys and the figures it adds; each branch
+is summed per group on its own (one scan per kind of record, no correlated subquery), and one
+``GROUP BY GROUPING SETS ((keys), ())`` over those few rows gives the rows and the totals in the
+same pass. Each fact sits in exactly one group, so every additive figure of the rows adds up to
+the totals by construction. The time series, the dashboard and the treaty reports read these
+same figures (docs/summaries.md explains each one).
 
 ``as_of`` swaps the live tables for their state at that moment, rebuilt from the audit log
 (``sg_rows_as_of``, migration 0007): the same SQL then gives the figures as they stood then.
