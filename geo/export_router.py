@@ -13,6 +13,7 @@ from app.ogc import crs as crs_mod
 from app.ogc import features, query
 from app.ogc.common import OGCRoute, base_url, collection_access
 from geo import exports
+from geo.geojson import primed
 
 router = APIRouter(prefix="/api/v1", tags=["exports"], route_class=OGCRoute)
 
@@ -45,8 +46,9 @@ def export_collection(
     filters = "&".join(f"{k}={v}" for k, v in request.query_params.items() if k not in ("format", "crs"))
     if format == "csv":
         media_type, _ = exports.FORMATS["csv"]
+        rows = primed(features.stream_on(engine.connect(), features.flat_sql(q, out), q.all_params()))
         return StreamingResponse(
-            features.csv_stream(engine, q, features.flat_sql(q, out)),
+            features.csv_stream(q, rows),
             media_type=media_type,
             headers={
                 "Content-Disposition": f'attachment; filename="{collection_id}.csv"',

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.engine import Connection
 
 from app.db import get_engine
 from app.errors import Problem, problem_response
@@ -82,10 +83,14 @@ def get_collection(collection_id: str) -> Collection:
     return collection
 
 
-def collection_access(request: Request, collection_id: str) -> Access:
-    """The collection and what this caller may read of it (one query on programmes)."""
+def collection_access(request: Request, collection_id: str, conn: Connection | None = None) -> Access:
+    """The collection and what this caller may read of it (one query on programmes, on ``conn``
+    when given so that the data query can follow on the same connection)."""
     collection = get_collection(collection_id)
     principal = access_mod.caller(request)
-    with get_engine().connect() as conn:
+    if conn is not None:
         programmes = access_mod.load_programmes(conn)
+    else:
+        with get_engine().connect() as own:
+            programmes = access_mod.load_programmes(own)
     return access_mod.resolve(principal, collection, programmes)

@@ -14,17 +14,18 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from app.ogc import crs as crs_mod
 from app.ogc.access import Access
 from app.ogc.collections import Prop
 from app.ogc.query import Query, SortKey, encode_cursor, feature_sql, key_sql, order_sql
-from geo.geojson import GEOJSON, primed, stream_rows
+from geo.geojson import GEOJSON
 
 # Up to this many matches numberMatched is exact; beyond, the planner's estimate is given.
 EXACT_COUNT_CAP = 10_000
 CHUNK_BYTES = 256 * 1024
+FETCH_ROWS = 2000
 
 
 def items_sql(
@@ -39,17 +40,28 @@ def items_sql(
     )
 
 
+def stream_on(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    """Rows from a server-side cursor on ``conn``, which the stream owns and closes at its end
+    (the request reuses the connection it read the programmes on: fewer round trips)."""
+    try:
+        result = conn.execution_options(stream_results=True, yield_per=FETCH_ROWS).execute(text(sql), params)
+        for row in result:
+            yield tuple(row)
+    finally:
+        conn.close()
+
+
 def stream_items(
     engine: Engine,
     query: Query,
-    sql: str,
+    rows: Iterator[tuple[Any, ...]],
     limit: int,
     first_page: bool,
     next_url: Callable[[str], str],
     links: list[dict[str, Any]],
 ) -> Iterator[bytes]:
-    """The FeatureCollection, streamed: rows as PostgreSQL wrote them, then the paging members."""
-    rows = primed(stream_rows(engine, sql, query.all_params()))
+    """The FeatureCollection, streamed: rows as PostgreSQL wrote them, then the paging members.
+    ``rows`` come from :func:`stream_on` (already primed, so SQL errors surface before)."""
 
     def body() -> Iterator[bytes]:
         # Rows are joined into chunks of about CHUNK_BYTES: every chunk handed to the server
@@ -185,9 +197,8 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def csv_stream(engine: Engine, query: Query, sql: str) -> Iterator[bytes]:
+def csv_stream(query: Query, rows: Iterator[tuple[Any, ...]]) -> Iterator[bytes]:
     header = ["id"] + [p.name for p in flat_columns(query.access)] + ["geometry_wkt"]
-    rows = primed(stream_rows(engine, sql, query.all_params()))
 
     def body() -> Iterator[bytes]:
         buffer = io.StringIO()

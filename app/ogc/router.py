@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from starlette.responses import StreamingResponse
 
 from app.db import get_engine
@@ -33,7 +34,7 @@ from app.ogc.common import (
     json_response,
     wants_html,
 )
-from geo.geojson import GEOJSON
+from geo.geojson import GEOJSON, primed
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/core",
@@ -318,67 +319,77 @@ def items(
     cursor: Annotated[str | None, Query(description="Paging position; use the next link")] = None,
     crs: Annotated[str | None, Query(description="Output CRS URI (see the collection's crs list)")] = None,
 ) -> Response:
-    access = collection_access(request, collection_id)
-    params = request.query_params
-    fmt = params.get("f")
-    html = wants_html(request, fmt, ("json", "html", "csv"))
-    q = query.build(access, params, query.ITEMS_PARAMS)
-    out = crs_mod.parse(params.get("crs"), crs_mod.supported(access.utm_epsg), "crs")
-    headers = {"Content-Crs": f"<{out.uri}>"}
     engine = get_engine()
+    # One connection for the programmes and the data; the response stream closes it.
+    conn = engine.connect()
+    handed_over = False
+    try:
+        access = collection_access(request, collection_id, conn)
+        params = request.query_params
+        fmt = params.get("f")
+        html = wants_html(request, fmt, ("json", "html", "csv"))
+        q = query.build(access, params, query.ITEMS_PARAMS)
+        out = crs_mod.parse(params.get("crs"), crs_mod.supported(access.utm_epsg), "crs")
+        headers = {"Content-Crs": f"<{out.uri}>"}
 
-    if fmt == "csv":
-        sql = features.flat_sql(
-            q, out, limit=query.parse_limit(params.get("limit")) if "limit" in params else None
+        if fmt == "csv":
+            csv_limit = query.parse_limit(params.get("limit")) if "limit" in params else None
+            csv_sql = features.flat_sql(q, out, limit=csv_limit)
+            rows = primed(features.stream_on(conn, csv_sql, q.all_params()))
+            handed_over = True
+            filename = f"{access.collection.id}.csv"
+            return StreamingResponse(
+                features.csv_stream(q, rows),
+                media_type="text/csv; charset=utf-8",
+                headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+
+        page_size = query.parse_limit(params.get("limit"))
+        keys = query.parse_sortby(params.get("sortby"), q.properties())
+        cursor_text = params.get("cursor")
+        cursor_condition = (
+            query.cursor_sql(cursor_text, keys, access.collection.id_column, q.filter_params)
+            if cursor_text
+            else None
         )
-        filename = f"{access.collection.id}.csv"
-        return StreamingResponse(
-            features.csv_stream(engine, q, sql),
-            media_type="text/csv; charset=utf-8",
-            headers={**headers, "Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        sql = features.items_sql(q, out, keys, cursor_condition, page_size)
+        url = request.url
 
-    page_size = query.parse_limit(params.get("limit"))
-    keys = query.parse_sortby(params.get("sortby"), q.properties())
-    cursor_text = params.get("cursor")
-    cursor_condition = (
-        query.cursor_sql(cursor_text, keys, access.collection.id_column, q.filter_params)
-        if cursor_text
-        else None
-    )
-    sql = features.items_sql(q, out, keys, cursor_condition, page_size)
-    url = request.url
+        def next_url(token: str) -> str:
+            return str(url.include_query_params(cursor=token))
 
-    def next_url(token: str) -> str:
-        return str(url.include_query_params(cursor=token))
-
-    base = f"{base_url(request)}/ogc/collections/{access.collection.id}"
-    links = [
-        {"rel": "self", "type": GEOJSON, "title": "This page", "href": str(url)},
-        {
-            "rel": "alternate",
-            "type": HTML,
-            "title": "This page as HTML",
-            "href": str(url.include_query_params(f="html")),
-        },
-        {"rel": "collection", "type": JSON, "title": access.collection.title, "href": base},
-    ]
-    if html:
-        return items_html(request, access, sql, q, page_size, links)
-    body = features.stream_items(engine, q, sql, page_size, cursor_text is None, next_url, links)
-    return StreamingResponse(body, media_type=GEOJSON, headers=headers)
+        base = f"{base_url(request)}/ogc/collections/{access.collection.id}"
+        links = [
+            {"rel": "self", "type": GEOJSON, "title": "This page", "href": str(url)},
+            {
+                "rel": "alternate",
+                "type": HTML,
+                "title": "This page as HTML",
+                "href": str(url.include_query_params(f="html")),
+            },
+            {"rel": "collection", "type": JSON, "title": access.collection.title, "href": base},
+        ]
+        if html:
+            return items_html(request, access, conn, sql, q, page_size, links)
+        rows = primed(features.stream_on(conn, sql, q.all_params()))
+        handed_over = True
+        body = features.stream_items(engine, q, rows, page_size, cursor_text is None, next_url, links)
+        return StreamingResponse(body, media_type=GEOJSON, headers=headers)
+    finally:
+        if not handed_over:
+            conn.close()
 
 
 def items_html(
     request: Request,
     access: Access,
+    conn: Connection,
     sql: str,
     q: query.Query,
     page_size: int,
     links: list[dict[str, Any]],
 ) -> HTMLResponse:
-    with get_engine().connect() as conn:
-        rows = conn.execute(text(sql), q.all_params()).all()
+    rows = conn.execute(text(sql), q.all_params()).all()
     names = [p.name for p in access.visible_properties()][:12]
     base = f"{base_url(request)}/ogc/collections/{access.collection.id}/items"
     table_rows = []

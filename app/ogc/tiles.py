@@ -108,12 +108,19 @@ def tile(
     tile_col: TileIndex,
 ) -> Response:
     check_tile(tile_matrix, tile_row, tile_col)
-    access = collection_access(request, collection_id)
-    if request.query_params.get("f", "mvt") != "mvt":
-        raise query.bad("f", "Tiles come as f=mvt only.")
-    q = query.build(access, request.query_params, TILE_PARAMS)
-    params = {**q.all_params(), "z": tile_matrix, "x": tile_col, "y": tile_row, "layer": access.collection.id}
+    # One connection for the programmes and the tile.
     with get_engine().connect() as conn:
+        access = collection_access(request, collection_id, conn)
+        if request.query_params.get("f", "mvt") != "mvt":
+            raise query.bad("f", "Tiles come as f=mvt only.")
+        q = query.build(access, request.query_params, TILE_PARAMS)
+        params = {
+            **q.all_params(),
+            "z": tile_matrix,
+            "x": tile_col,
+            "y": tile_row,
+            "layer": access.collection.id,
+        }
         data = bytes(conn.execute(text(tile_sql(q, tile_matrix)), params).scalar() or b"")
     headers = {"Cache-Control": CACHE_CONTROL, "Vary": "Authorization, Cookie"}
     if not data:
