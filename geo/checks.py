@@ -493,8 +493,10 @@ def check_polygons(
     work[results.rejected] = None
     _check_rings(work, results)
     work[results.rejected] = None
-    _check_country(work, results, programme_id, db)
+    # Repair first: spatial predicates of the country check need valid polygons.
     _check_validity(work, results, checks)
+    work[results.rejected] = None
+    _check_country(work, results, programme_id, db)
 
     ok = np.flatnonzero(results.active())
     final = np.empty(len(raw), dtype=object)
