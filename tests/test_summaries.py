@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import itertools
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -337,16 +338,14 @@ def test_as_of_gives_the_figures_as_they_stood(
         conn.execute(text("DELETE FROM eo_items WHERE id % 2 = 0"))
         conn.execute(text("UPDATE qa_visits SET result = 'fail'"))
     insert_scenario(engine, later, offset=500)
-    as_of = service.summary(db, service.Filters(**{**filters.__dict__, "as_of": moment}))
+    as_of = service.summary(db, replace(filters, as_of=moment))
     assert as_of["totals"] == then["totals"]
     assert as_of["rows"] == then["rows"]
     db.rollback()
     with engine.connect() as conn:
         now = conn.scalar(text("SELECT clock_timestamp()"))
     live = service.summary(db, filters)
-    assert (
-        service.summary(db, service.Filters(**{**filters.__dict__, "as_of": now}))["totals"] == live["totals"]
-    )
+    assert service.summary(db, replace(filters, as_of=now))["totals"] == live["totals"]
 
 
 def test_period_filters_flows_and_stock_is_at_the_end_of_the_period(

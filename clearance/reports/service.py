@@ -18,7 +18,7 @@ from __future__ import annotations
 import calendar
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -558,7 +558,9 @@ def time_series(
     month's releases.
     """
     today = today or datetime.now(UTC).date()
-    grouped = summary(db, Filters(**{**f.__dict__, "group_by": ["month", "hazard_classification"]}))
+    # Without an end, the series ends today (a release dated later would not be in any month).
+    end = f.date_to or today
+    grouped = summary(db, replace(f, date_to=end, group_by=["month", "hazard_classification"]))
     per_month: dict[str, dict[str, Any]] = {}
     released_by_class: dict[tuple[str, str], float] = {}
     for r in grouped["rows"]:
@@ -575,7 +577,6 @@ def time_series(
         if r["hazard_classification"] is not None:
             key = (month, r["hazard_classification"])
             released_by_class[key] = released_by_class.get(key, 0.0) + r["released_m2"]
-    end = f.date_to or today
     starts = [date(int(m[:4]), int(m[5:7]), 1) for m in per_month]
     start = f.date_from or (min(starts) if starts else end.replace(day=1))
     months = _months(min(start, end), end)
@@ -702,11 +703,9 @@ def article7(
         }
         for r in db.execute(text(_hazard_list_sql(as_of)), _params(base)).mappings()
     ]
-    by_admin = summary(db, Filters(**{**base.__dict__, "group_by": ["admin1", "hazard_classification"]}))
+    by_admin = summary(db, replace(base, group_by=["admin1", "hazard_classification"]))
     # Items are counted wherever they were found, not only on the areas of this treaty.
-    items = summary(db, Filters(**{**base.__dict__, "contamination_types": None}))["totals"][
-        "items_destroyed"
-    ]
+    items = summary(db, replace(base, contamination_types=None))["totals"]["items_destroyed"]
     totals = by_admin["totals"]
     released = {name: totals[name] for name in AREA_FIGURES}
     remaining = {
