@@ -93,10 +93,16 @@ def upload(
     if result.status == 422:
         db.rollback()
         counts: dict[str, Any] = result.report["counts"]
+        rejected = [f for f in result.report["features"] if f["status"] == "rejected"]
         raise Problem(
             422,
             f"{counts['rejected']} of {counts['features']} features were rejected; nothing was stored.",
             title="Import refused",
+            # The platform's usual per-feature errors (the first 1000), and the whole report.
+            errors=[
+                {"index": f["index"], "field": "feature", "message": "; ".join(f["messages"])}
+                for f in rejected[:1000]
+            ],
             report=result.report,
         )
     if result.committed:

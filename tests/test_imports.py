@@ -302,6 +302,7 @@ def test_one_bad_feature_commits_nothing(
     }
     rejected = [f for f in report["features"] if f["status"] == "rejected"]
     assert [f["index"] for f in rejected] == [2]
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(2, "feature")]
     assert "outside" in " ".join(rejected[0]["messages"])
     assert report["committed"] is False
     assert (_count(sql, "hazard_areas"), _count(sql, "imports"), _count(sql, "audit_log")) == (
