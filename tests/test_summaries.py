@@ -455,6 +455,7 @@ def test_summary_endpoint_refuses_bad_input_and_keeps_to_scope(
         ("&from=2025-02-01&to=2025-01-01", "from"),
         ("&contamination_type=NUKE", "contamination_type"),
         ("&as_of=yesterday", "as_of"),
+        ("&as_of=2025-02-30", "as_of"),
         ("&organisation=HALO", "organisation"),
         ("&organisation=99999999999", "organisation"),
     ]:
@@ -462,6 +463,9 @@ def test_summary_endpoint_refuses_bad_input_and_keeps_to_scope(
         assert answer.status_code == 422, (query, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["errors"][0]["field"] == field
+    # Extreme but valid moments are answered, not crashed on.
+    for query in ["&as_of=9999-12-31", "&as_of=0001-01-01", "&as_of=2025-06-01T12:00:00%2B03:00"]:
+        assert client.get(base + query, headers=headers).status_code == 200, query
     for query in ["&from=2025-13-01", "&format=pdf"]:
         answer = client.get(base + query, headers=headers)
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
@@ -567,3 +571,15 @@ def test_a_filter_gives_the_figures_of_its_group(
             ), name
         return
     assert_rows_add_up({"totals": filtered["totals"], "rows": expected})
+
+
+def test_time_series_refuses_an_endless_period(client: Any, make_user: Callable[..., dict[str, str]]) -> None:
+    headers = make_user("coordinator", ("SOM",))
+    answer = client.get(
+        "/api/v1/summaries/time-series?programme=SOM&from=0001-01-01&to=9999-12-31", headers=headers
+    )
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "from"
+    fine = client.get(
+        "/api/v1/summaries/time-series?programme=SOM&from=2020-01-01&to=2020-12-31", headers=headers
+    )
+    assert fine.status_code == 200 and len(fine.json()["months"]) == 12

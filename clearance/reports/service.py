@@ -531,6 +531,8 @@ def to_xlsx(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
 
 # ---------------------------------------------------------------- time series and forecast
 
+MAX_SERIES_MONTHS = 1200  # a century of months: longer is a typing error, not a question
+
 
 def _months(first: date, last: date) -> list[str]:
     out: list[str] = []
@@ -579,7 +581,15 @@ def time_series(
             released_by_class[key] = released_by_class.get(key, 0.0) + r["released_m2"]
     starts = [date(int(m[:4]), int(m[5:7]), 1) for m in per_month]
     start = f.date_from or (min(starts) if starts else end.replace(day=1))
-    months = _months(min(start, end), end)
+    start = min(start, end)
+    if (end.year - start.year) * 12 + end.month - start.month >= MAX_SERIES_MONTHS:
+        raise Problem(
+            422,
+            f"The period from {start} to {end} is too long for a monthly series "
+            f"(at most {MAX_SERIES_MONTHS} months).",
+            errors=[{"field": "from", "message": f"at most {MAX_SERIES_MONTHS} months before 'to'"}],
+        )
+    months = _months(start, end)
     # Remaining area is a stock of hazard areas: it has no organisation, so it is not given
     # when the figures are limited to organisations.
     stock_known = not f.organisation_ids
@@ -790,7 +800,7 @@ def parse_as_of(value: str | None) -> datetime | None:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-1)
+            return datetime(day.year, day.month, day.day, 23, 59, 59, 999999, tzinfo=UTC)
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise Problem(
