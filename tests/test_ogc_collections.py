@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyogrio
 import pytest
@@ -78,3 +80,23 @@ def test_tasks_collection_draws_the_targeted_hazards(
     path = tmp_path / "tasks.mvt"
     path.write_bytes(tile.content)
     assert list(pyogrio.read_dataframe(path, layer="tasks")["status"]) == ["planned"]
+
+
+@pytest.mark.parametrize("collection_id", sorted(COLLECTIONS))
+def test_partner_and_published_access_to_every_collection(
+    client: TestClient,
+    make_user: Callable[..., dict[str, str]],
+    sql: Callable[..., list[Any]],
+    collection_id: str,
+) -> None:
+    partner = make_user("partner", ("SOM",))
+    shared = COLLECTIONS[collection_id].partner_access
+    items = client.get(f"/ogc/collections/{collection_id}/items", headers=partner)
+    assert items.status_code == (200 if shared else 403), items.text
+    tile = client.get(f"/ogc/collections/{collection_id}/tiles/WebMercatorQuad/5/15/20", headers=partner)
+    assert tile.status_code in ({200, 204} if shared else {403})
+    if shared:
+        sql("UPDATE programmes SET published_layers = ARRAY[:c] WHERE code = 'SOM'", c=collection_id)
+        assert client.get(f"/ogc/collections/{collection_id}/items").status_code == 200
+    else:
+        assert client.get(f"/ogc/collections/{collection_id}/items").status_code == 401

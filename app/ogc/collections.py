@@ -195,9 +195,10 @@ TASKS = Collection(
     title="Tasks",
     description="Planned and running work: the hazard areas a task targets (their outline), or "
     "the point of an EOD spot task.",
-    # A task's geometry: its EOD point, or the union of the hazard areas it targets.
+    # A task's geometry: its EOD point, or the hazard areas it targets (collected, not unioned:
+    # cheap enough to compute per request).
     table="(SELECT tk.*, COALESCE(ST_Multi(tk.point), hz.geom) AS geom FROM tasks tk "
-    "LEFT JOIN LATERAL (SELECT ST_Multi(ST_Union(h.geom)) AS geom FROM task_hazards th "
+    "LEFT JOIN LATERAL (SELECT ST_CollectionExtract(ST_Collect(h.geom), 3) AS geom FROM task_hazards th "
     "JOIN hazard_areas h ON h.id = th.hazard_area_id WHERE th.task_id = tk.id) hz ON true)",
     geometry_type="Geometry",
     datetime_column="t.created_at",
