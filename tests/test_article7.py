@@ -120,6 +120,7 @@ def test_printable_report_in_chromium(
         == f"{report['areas_summary']['remaining_area_m2']:,.2f}"
     )
     assert page.locator("#items tr[data-group=ap_mines] td.num").text_content() == "7"
+    assert page.locator("#treaty-items").text_content() == "7"
     page.emulate_media(media="print")
     assert not page.locator(".topbar").is_visible()  # printed without the app's bar
     assert page.locator("#areas").is_visible()
