@@ -3,7 +3,7 @@
 Every figure is defined once, in the SQL built by :func:`_summary_sql`. Each kind of record is
 a *branch* of facts (approved land releases, approved hazard areas, hazard areas closed, items
 destroyed, tasks completed, QA visits) with its group keys and the figures it adds; each branch
-is summed per group on its own (one scan per kind of record, no correlated subquery), and one
+is summed per group on its own (set-wise scans and hash joins, no correlated subquery), and one
 ``GROUP BY GROUPING SETS ((keys), ())`` over those few rows gives the rows and the totals in the
 same pass. Each fact sits in exactly one group, so every additive figure of the rows adds up to
 the totals by construction. The time series, the dashboard and the treaty reports read these
