@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy.engine import Engine
 
-from tests.live_server import serve
 from tests.test_ogc_clients import insert_hazards
 
 CHROMIUM_ARGS = [
@@ -25,9 +24,9 @@ PASSWORD = "map-test-password-1"
 
 
 @pytest.fixture
-def live(engine: Engine) -> Iterator[str]:
-    with serve() as url:
-        yield url
+def live(live_server: Any) -> str:
+    """The live server's base URL (conftest's ``live_server``: uvicorn on a loopback port)."""
+    return str(live_server.url)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-
-from tests.live_server import serve
 
 # More than one page at the page size the clients are told to use below.
 N_HAZARDS = 130
@@ -48,9 +46,9 @@ def insert_hazards(
 
 
 @pytest.fixture
-def live(engine: Engine) -> Iterator[str]:
-    with serve() as url:
-        yield url
+def live(live_server: Any) -> str:
+    """The live server's base URL (conftest's ``live_server``: uvicorn on a loopback port)."""
+    return str(live_server.url)
 
 
 @pytest.fixture
