@@ -611,20 +611,32 @@ def find_possible_duplicates(
     if not len(geoms):
         return []
     table = load_temp_geometries(db, geoms)
+    # Pairs whose bounding boxes cannot overlap enough are dropped by arithmetic on the boxes;
+    # the intersection is computed only for the rest, its geodesic area only for the hits.
+    # The threshold test is on planar areas (a ratio: the same on the ellipsoid this locally).
     rows = db.execute(
         text(
             f"""
-            SELECT n.idx, h.id, h.reference, o.m2,
-                   100 * o.m2 / nullif(ST_Area(n.geom::geography), 0),
-                   100 * o.m2 / nullif(h.area_m2, 0)
-            FROM {table} n
-            JOIN hazard_areas h ON h.programme_id = :p AND h.geom && n.geom
-                 AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))
-                 AND ST_Intersects(h.geom, n.geom)
-            CROSS JOIN LATERAL (
-                SELECT ST_Area(ST_Intersection(h.geom, ST_MakeValid(n.geom))::geography) AS m2) o
-            WHERE o.m2 >= :t * least(ST_Area(n.geom::geography), h.area_m2)
-            ORDER BY n.idx, o.m2 DESC
+            WITH pairs AS (
+                SELECT n.idx, h.id, h.reference, h.area_m2, n.geom AS ng, h.geom AS hg,
+                       least(ST_Area(n.geom), ST_Area(h.geom)) AS smaller
+                FROM {table} n
+                JOIN hazard_areas h ON h.programme_id = :p AND h.geom && n.geom
+                     AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))
+            ), candidates AS (
+                SELECT p.*, ST_Intersection(p.hg, p.ng) AS ig
+                FROM pairs p
+                WHERE greatest(0, least(ST_XMax(p.ng), ST_XMax(p.hg)) - greatest(ST_XMin(p.ng), ST_XMin(p.hg)))
+                    * greatest(0, least(ST_YMax(p.ng), ST_YMax(p.hg)) - greatest(ST_YMin(p.ng), ST_YMin(p.hg)))
+                    >= :t * p.smaller
+            )
+            SELECT c.idx, c.id, c.reference, o.m2,
+                   100 * o.m2 / nullif(ST_Area(c.ng::geography), 0),
+                   100 * o.m2 / nullif(c.area_m2, 0)
+            FROM candidates c
+            CROSS JOIN LATERAL (SELECT ST_Area(c.ig::geography) AS m2) o
+            WHERE ST_Area(c.ig) >= :t * c.smaller
+            ORDER BY c.idx, o.m2 DESC
             """
         ),
         {"p": programme_id, "exclude": list(exclude_ids), "t": threshold},

@@ -3,7 +3,7 @@
 Real programmes' hazard data is not public, so demo, tests and benchmarks use this
 generator. The same ``(programme, count, seed)`` always gives the same polygons and
 attributes. Shapes are irregular star-shaped polygons (always simple, so always valid),
-0.1 ha to about 5 km² (most are small), 8–200 vertices, clustered around towns, each lying
+0.1 ha to about 5 km² (most are small, median about 1 ha), 8–200 vertices, clustered around towns, each lying
 wholly inside one admin-1 area.
 
 Everything heavy is vectorised (numpy + shapely 2 array functions): 100,000 polygons take
@@ -203,6 +203,22 @@ def _star_polygons(
     return np.asarray(shapely.polygons(rings), dtype=object)
 
 
+def _overlapping(candidates: NDArray[np.object_], placed: NDArray[np.object_]) -> NDArray[np.bool_]:
+    """Which candidates overlap a polygon already placed, or an earlier candidate of this round.
+
+    Real hazard areas of one programme rarely overlap; neither do these.
+    """
+    bad = np.zeros(len(candidates), dtype=bool)
+    present = placed[~shapely.is_missing(placed)] if len(placed) else placed
+    if len(present):
+        hits = shapely.STRtree(present).query(candidates, predicate="intersects")
+        bad[hits[0]] = True
+    pairs = shapely.STRtree(candidates).query(candidates, predicate="intersects")
+    later = pairs[0] > pairs[1]
+    bad[pairs[0][later]] = True
+    return bad
+
+
 def _pick(rng: np.random.Generator, options: list[str], count: int, low: int, high: int) -> list[str]:
     """``count`` comma-joined random subsets of ``options`` with ``low..high`` members."""
     sizes = rng.integers(low, high + 1, count)
@@ -238,7 +254,8 @@ def synthetic_hazards(
             town_x.append(lon)
             town_y.append(lat)
             town_region.append(int(inside[0]))
-    villages_per_region = np.full(len(geoms), 3, dtype=np.int64)
+    # Enough villages that hazards do not pile up: about one per 60 hazards, at least 3 a region.
+    villages_per_region = np.full(len(geoms), max(3, round(count / (60 * len(geoms)))), dtype=np.int64)
     # Villages lie a little inside their region, so that hazards around them fit in it.
     inner = shapely.buffer(geoms, -0.03)
     inner = np.where(shapely.is_empty(inner), geoms, inner)
@@ -247,20 +264,20 @@ def synthetic_hazards(
     tx = np.concatenate([np.asarray(town_x), vx])
     ty = np.concatenate([np.asarray(town_y), vy])
     tregion = np.concatenate([np.asarray(town_region, dtype=np.int64), vregion])
-    # Real towns get more hazards (front lines, population); a Zipf-like weighting.
-    weights = np.where(np.arange(len(tx)) < len(town_x), 4.0, 1.0) / (1 + 0.1 * np.arange(len(tx)))
+    # Real towns get more hazards (front lines, population) than villages.
+    weights = np.where(np.arange(len(tx)) < len(town_x), 4.0, 1.0) * rng.uniform(0.5, 1.5, len(tx))
     weights /= weights.sum()
 
     town = rng.choice(len(tx), size=count, p=weights)
     # Sizes: 0.1 ha to ~5 km², mostly small (log-area skewed low).
-    log_area = 3.0 + 3.7 * rng.beta(1.3, 3.0, count)
+    log_area = 3.1 + 3.6 * rng.beta(1.3, 3.0, count)
     area = 10.0**log_area
     vertices = (8 + np.floor(192 * rng.beta(1.1, 5.0, count))).astype(np.int64)
 
     polygons = np.empty(count, dtype=object)
     todo = np.arange(count)
     spread_m = 9_000.0
-    for _round in range(40):
+    for _round in range(60):
         if not len(todo):
             break
         distance = rng.exponential(spread_m, len(todo))
@@ -270,10 +287,11 @@ def synthetic_hazards(
         cx = tx[t] + distance * np.sin(bearing) / (M_PER_DEG_LON_EQUATOR * np.cos(np.radians(ty[t])))
         candidates = _star_polygons(rng, cx, cy, area[todo], vertices[todo])
         ok = shapely.contains(geoms[tregion[t]], candidates)
+        ok[ok] = ~_overlapping(candidates[ok], polygons)
         polygons[todo[ok]] = candidates[ok]
         todo = todo[~ok]
-        # Coastal or border towns: move the rest closer in and make them smaller.
-        spread_m *= 0.7
+        # Not placed (in the sea off a coastal town, across a border, on another hazard):
+        # try again, later smaller, and at last around another village.
         if _round > 10:
             area[todo] = np.maximum(area[todo] * 0.7, 1_000.0)
         if _round > 20:
