@@ -141,7 +141,8 @@ def profile_command(cmd: list[str], env: dict[str, str], out: Path, title: str) 
         return f"- {title}: py-spy is not installed (pip install py-spy); no profile taken."
     start = time.perf_counter()
     proc = subprocess.run(
-        [py_spy, "record", "--rate", "100", "--format", "raw", "--output", str(out), "--", *cmd],
+        # --idle: time spent waiting for PostgreSQL shows as the execute call that waits.
+        [py_spy, "record", "--idle", "--rate", "100", "--format", "raw", "--output", str(out), "--", *cmd],
         env=env,
         capture_output=True,
         text=True,
@@ -156,8 +157,8 @@ def profile_command(cmd: list[str], env: dict[str, str], out: Path, title: str) 
             f"### {title}",
             "",
             f"py-spy over the whole command ({elapsed:.1f} s, {samples} samples at 100 Hz; raw stacks: "
-            f"`{out.name}`). Time the process spends waiting for PostgreSQL shows as the psycopg2 "
-            "`execute` call it waits in; what PostgreSQL does then is not visible here.",
+            f"`{out.name}`), idle time included: time spent waiting for PostgreSQL shows as the "
+            "psycopg2 `execute` call that waits (what PostgreSQL does then is not visible here).",
             "",
             "| Where the CPU was (self) | share |",
             "| --- | --- |",
@@ -171,32 +172,40 @@ def profile_command(cmd: list[str], env: dict[str, str], out: Path, title: str) 
     )
 
 
-def explain(dsn: str, statements: list[tuple[str, Any]], top: int = 8) -> str:
+def explain(url: str, statements: list[tuple[str, Any]], top: int = 8) -> str:
     """EXPLAIN ANALYZE of the captured SQL: the plan nodes that take the most time (exclusive)."""
-    import psycopg2
+    from app.db import make_engine
 
     lines: list[str] = []
-    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        for statement, params in statements:
-            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
-                continue
-            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-            plan = cur.fetchone()[0][0]
-            nodes: list[tuple[float, str]] = []
-            _walk(plan["Plan"], nodes)
-            total = float(plan.get("Execution Time", 0.0))
-            jit = plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0)
-            lines.append(
-                f"EXPLAIN ANALYZE of `{' '.join(statement.split())[:90]}…`: {total:.0f} ms execution"
-                + (f", of which JIT compilation {jit:.0f} ms" if jit else "")
-                + "."
-            )
-            lines += ["", "| Plan node (exclusive time) | ms | share |", "| --- | --- | --- |"]
-            for ms, label in sorted(nodes, reverse=True)[:top]:
+    # The app's own connection arguments (session settings such as jit=off), as in the floor.
+    engine = make_engine(url)
+    conn: Any = engine.raw_connection().driver_connection
+    try:
+        with conn.cursor() as cur:
+            for statement, params in statements:
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                    continue
+                cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+                plan = cur.fetchone()[0][0]
+                nodes: list[tuple[float, str]] = []
+                _walk(plan["Plan"], nodes)
+                total = float(plan.get("Execution Time", 0.0))
+                jit = plan.get("JIT", {}).get("Timing", {}).get("Total", 0.0)
                 lines.append(
-                    f"| {label} | {ms:.0f} | {ms / total:.0%} |" if total else f"| {label} | {ms:.0f} | |"
+                    f"EXPLAIN ANALYZE of `{' '.join(statement.split())[:90]}…`: {total:.0f} ms execution"
+                    + (f", of which JIT compilation {jit:.0f} ms" if jit else "")
+                    + "."
                 )
-            lines.append("")
+                lines += ["", "| Plan node (exclusive time) | ms | share |", "| --- | --- | --- |"]
+                for ms, label in sorted(nodes, reverse=True)[:top]:
+                    lines.append(
+                        f"| {label} | {ms:.0f} | {ms / total:.0%} |" if total else f"| {label} | {ms:.0f} | |"
+                    )
+                lines.append("")
+    finally:
+        conn.rollback()
+        conn.close()
+        engine.dispose()
     return "\n".join(lines)
 
 

@@ -718,7 +718,7 @@ def profile_missed(ctx: Context, seconds: int) -> None:
             if result.statements:
                 try:
                     ctx.outcome.profiles.append(
-                        profile.explain(database.libpq_dsn(ctx.read_db), result.statements)
+                        profile.explain(database.db_url(ctx.read_db), result.statements)
                     )
                 except Exception as exc:  # a plan we cannot explain is a note, not a failed run
                     ctx.outcome.profiles.append(f"(EXPLAIN failed: {exc})")
