@@ -140,13 +140,17 @@ def _feature_sql(h: str = "h", p: str = "p", redact: bool = False) -> str:
 
 
 # "What the map looked like then": each hazard's last audited row version at that time.
+# Only (record, audit id) pairs are sorted; the row versions are read for one page only, in
+# keyset order (``keyset_id`` is the hazard id), so the query stops after ``limit`` rows.
 _AS_OF_SOURCE = """(
-    SELECT r.* FROM (
-        SELECT DISTINCT ON (record_id) action, after FROM audit_log
-        WHERE table_name = 'hazard_areas' AND changed_at <= :as_of
-        ORDER BY record_id DESC, id DESC
+    SELECT r.*, latest.rid AS keyset_id FROM (
+        SELECT DISTINCT ON (record_id::int) record_id::int AS rid, id AS audit_id, action
+        FROM audit_log
+        WHERE table_name = 'hazard_areas' AND changed_at <= :as_of AND record_id::int > :after
+        ORDER BY record_id::int, id DESC
     ) latest
-    CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, latest.after) r
+    JOIN audit_log a ON a.id = latest.audit_id
+    CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, a.after) r
     WHERE latest.action <> 'delete'
 )"""
 
@@ -180,15 +184,15 @@ def hazard_features_sql(filters: HazardFilter, after: int, limit: int) -> tuple[
     if filters.updated_since is not None:
         where.append("h.updated_at >= :since")
         params["since"] = filters.updated_since
-    source = "hazard_areas"
+    source, order = "hazard_areas", "h.id"
     if filters.as_of is not None:
-        source = _AS_OF_SOURCE
+        source, order = _AS_OF_SOURCE, "h.keyset_id"
         params["as_of"] = filters.as_of
     sql = f"""
         SELECT {_feature_sql(redact=filters.approved_only)}, h.id
         FROM {source} h JOIN programmes p ON p.id = h.programme_id
         WHERE {" AND ".join(where)}
-        ORDER BY h.id LIMIT :limit
+        ORDER BY {order} LIMIT :limit
     """
     return sql, params
 

@@ -668,3 +668,19 @@ def test_as_of_still_shows_a_draft_deleted_later(
     then = client.get(URL, params={"as_of": while_it_existed.isoformat()}, headers=surveyor).json()
     assert [f["properties"]["name"] for f in then["features"]] == ["short-lived"]
     assert client.get(URL, headers=surveyor).json()["features"] == []
+
+
+def test_as_of_pages_without_gaps_or_repeats(
+    db: Session, client: TestClient, admin: dict[str, str], sql: Sql
+) -> None:
+    ids, _frame = _bulk(db, "LBY", 11, seed=12)
+    moment = sql("SELECT clock_timestamp()")[0][0]
+    later, _ = _bulk(db, "LBY", 3, seed=13)  # created after the moment: not in the answer
+    seen: list[int] = []
+    url: str | None = f"{URL}?limit=4&as_of={moment.isoformat().replace('+', '%2B')}"
+    while url:
+        body = client.get(url, headers=admin).json()
+        seen += [f["id"] for f in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+    assert seen == sorted(ids)
+    assert not set(later) & set(seen)
