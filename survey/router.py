@@ -179,8 +179,17 @@ def create_hazard_area(body: Body, db: DB, scope: CurrentScope, principal: Curre
 
 
 @hazards.get("/{hazard_id}", responses={200: {"content": {"application/geo+json": {}}}})
-def get_hazard_area(hazard_id: int, db: DB, scope: CurrentScope, principal: CurrentPrincipal) -> Response:
-    return _feature_response(service.get_feature(db, scope, principal, hazard_id))
+def get_hazard_area(
+    hazard_id: int,
+    db: DB,
+    scope: CurrentScope,
+    principal: CurrentPrincipal,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    row = service.get_feature(db, scope, principal, hazard_id)
+    if if_none_match and row.version in {_version_from(p) for p in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag(row.version)})
+    return _feature_response(row)
 
 
 @hazards.patch("/{hazard_id}", responses={200: {"content": {"application/geo+json": {}}}})

@@ -93,6 +93,8 @@ def test_create_returns_the_feature_with_computed_values(
     got = client.get(f"{URL}/{body['id']}", headers=surveyor)
     assert got.status_code == 200 and got.headers["ETag"] == '"1"'
     assert got.json()["properties"]["reference"] == props["reference"]
+    unchanged = client.get(f"{URL}/{body['id']}", headers={**surveyor, "If-None-Match": '"1"'})
+    assert unchanged.status_code == 304 and not unchanged.content
 
 
 @pytest.mark.parametrize(
