@@ -9,6 +9,7 @@ a fresh copy (``CREATE DATABASE … TEMPLATE``), dropped afterwards. No SQLite, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -96,6 +97,14 @@ def template_db(server_url: str) -> str:
                 migrate.upgrade(url)
                 _seed_reference(url)
                 cur.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                # Templates of older schemas are of no further use; one in use elsewhere stays.
+                cur.execute(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'sg\\_tpl\\_%%' AND datname <> %s",
+                    (name,),
+                )
+                for (old,) in cur.fetchall():
+                    with contextlib.suppress(psycopg2.Error):
+                        cur.execute(f'DROP DATABASE IF EXISTS "{old}"')
         finally:
             cur.execute("SELECT pg_advisory_unlock(hashtext('safeground-test-template'))")
     conn.close()
