@@ -624,18 +624,23 @@ def find_possible_duplicates(
                 JOIN hazard_areas h ON h.programme_id = :p AND h.geom && n.geom
                      AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))
             ), candidates AS (
-                SELECT p.*, ST_Intersection(p.hg, p.ng) AS ig
+                -- The same polygon sent again (a re-export, a second upload) needs no overlay.
+                SELECT p.*, (p.hg = p.ng) AS same,
+                       CASE WHEN p.hg = p.ng THEN NULL ELSE ST_Intersection(p.hg, p.ng) END AS ig
                 FROM pairs p
                 WHERE greatest(0, least(ST_XMax(p.ng), ST_XMax(p.hg)) - greatest(ST_XMin(p.ng), ST_XMin(p.hg)))
                     * greatest(0, least(ST_YMax(p.ng), ST_YMax(p.hg)) - greatest(ST_YMin(p.ng), ST_YMin(p.hg)))
                     >= :t * p.smaller
             )
             SELECT c.idx, c.id, c.reference, o.m2,
-                   100 * o.m2 / nullif(ST_Area(c.ng::geography), 0),
+                   100 * o.m2 / nullif(o.new_m2, 0),
                    100 * o.m2 / nullif(c.area_m2, 0)
             FROM candidates c
-            CROSS JOIN LATERAL (SELECT ST_Area(c.ig::geography) AS m2) o
-            WHERE ST_Area(c.ig) >= :t * c.smaller
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN c.same THEN c.area_m2 ELSE ST_Area(c.ig::geography) END AS m2,
+                       CASE WHEN c.same THEN c.area_m2 ELSE ST_Area(c.ng::geography) END AS new_m2
+            ) o
+            WHERE c.same OR ST_Area(c.ig) >= :t * c.smaller
             ORDER BY c.idx, o.m2 DESC
             """
         ),

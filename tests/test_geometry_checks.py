@@ -265,6 +265,9 @@ def test_possible_duplicates_set_based(engine: Engine, db: Session, som: int) ->
     assert [(d.index, d.hazard_id, d.reference) for d in found] == [(0, hazard_id, reference)]
     assert found[0].overlap_pct == pytest.approx(90, abs=0.5)
     assert found[0].existing_overlap_pct == pytest.approx(90, abs=0.5)
+    # The very same polygon again: 100 % both ways.
+    [same] = find_possible_duplicates(db, som, [existing])
+    assert (same.hazard_id, same.overlap_pct, same.existing_overlap_pct) == (hazard_id, 100.0, 100.0)
     # Excluding the hazard itself (an edit) finds nothing; a lower threshold finds the 10 %.
     assert find_possible_duplicates(db, som, [mostly_same], exclude_ids=[hazard_id]) == []
     low = find_possible_duplicates(db, som, [barely], threshold=0.05)
