@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -156,9 +156,11 @@ def extent(engine: Engine, query: Query) -> dict[str, Any]:
     return extent
 
 
-def _iso(value: datetime | None) -> str | None:
+def _iso(value: datetime | date | None) -> str | None:
     if value is None:
         return None
+    if not isinstance(value, datetime):  # a date column (release date, visit date): start of day
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
