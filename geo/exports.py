@@ -38,7 +38,7 @@ FORMATS = {
 }
 
 ATTRIBUTION = {
-    "admin_areas": "Boundaries: geoBoundaries (www.geoboundaries.org), CC BY 4.0.",
+    "admin_areas": "Boundaries: geoBoundaries (gbOpen), derived from OpenStreetMap; © OpenStreetMap contributors, ODbL 1.0.",
 }
 DBF_NAME_LENGTH = 10
 

@@ -128,7 +128,7 @@ HAZARD_AREAS = Collection(
 ADMIN_AREAS = Collection(
     id="admin_areas",
     title="Administrative areas",
-    description="Administrative boundaries (admin-1 from geoBoundaries, CC BY 4.0) used to place "
+    description="Administrative boundaries (admin-1 from geoBoundaries, derived from OpenStreetMap, ODbL 1.0) used to place "
     "records and group summaries.",
     table="admin_areas",
     keywords=("boundaries", "admin1"),

@@ -147,7 +147,7 @@
       style: { version: 8, sources, layers },
       bounds,
       fitBoundsOptions: { padding: 40, maxZoom: 14 },
-      attributionControl: { compact: true, customAttribution: 'Boundaries: geoBoundaries (CC BY 4.0)' },
+      attributionControl: { compact: true, customAttribution: 'Boundaries: geoBoundaries, © OpenStreetMap contributors (ODbL 1.0)' },
     });
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
