@@ -109,6 +109,14 @@ def create_app() -> FastAPI:
         body: dict[str, Any] = {"status": "ok", "database": "ok", "postgis": version}
         return JSONResponse(body)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        # Browsers ask for it on every page; answering keeps their consoles free of 404s.
+        icon = Path(__file__).parent / "static" / "favicon.svg"
+        return Response(
+            icon.read_bytes(), media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
+
     for module_name in ROUTER_MODULES:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
