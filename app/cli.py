@@ -43,7 +43,10 @@ def ensure_database() -> str:
     from app import migrate
 
     url = _url()
-    migrate.upgrade(url)
+    # Every command calls this: running alembic's environment costs more than the command
+    # itself for small jobs, so it runs only when the schema is behind.
+    if not migrate.is_at_head(url):
+        migrate.upgrade(url)
     return url
 
 

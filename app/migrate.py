@@ -38,6 +38,25 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def is_at_head(url: str) -> bool:
+    """Whether the database is already at the newest schema (one query; no migration environment)."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            current = set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except DBAPIError:  # no alembic_version table yet: a new database
+        return False
+    finally:
+        engine.dispose()
+    return current == heads
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
