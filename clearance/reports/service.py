@@ -6,7 +6,9 @@ destroyed, tasks completed, QA visits) with its group keys and the figures it ad
 is summed per group on its own (set-wise scans and hash joins, no correlated subquery), and one
 ``GROUP BY GROUPING SETS ((keys), ())`` over those few rows gives the rows and the totals in the
 same pass. Each fact sits in exactly one group, so every additive figure of the rows adds up to
-the totals by construction. The time series, the dashboard and the treaty reports read these
+the totals by construction. PostgreSQL also rounds the figures and builds the JSON of the rows
+and totals (:func:`_figures_json`): Python parses it once with orjson and adds nothing but the
+organisation names, so thousands of groups cost no Python loop over their figures. The time series, the dashboard and the treaty reports read these
 same figures (docs/summaries.md explains each one).
 
 ``as_of`` swaps the live tables for their state at that moment, rebuilt from the audit log
