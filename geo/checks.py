@@ -576,10 +576,15 @@ def _copy_value(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def load_temp_geometries(db: Session, geoms: Sequence[BaseGeometry | None] | NDArray[np.object_]) -> str:
+def load_temp_geometries(
+    db: Session, geoms: Sequence[BaseGeometry | None] | NDArray[np.object_], index: bool = False
+) -> str:
     """A temporary table ``(idx int, geom geometry)`` holding ``geoms``; returns its name.
 
-    Dropped at the end of the transaction. Loaded with COPY as hex EWKB, vectorised.
+    Dropped at the end of the transaction. Loaded with COPY as hex EWKB, vectorised. With
+    ``index``, large tables get a GiST index (for spatial joins with the table on the inner side)
+    and a b-tree on ``idx``. An import loads its polygons once and passes the table both to
+    :func:`find_possible_duplicates` and to ``survey.service.insert_hazard_areas``.
     """
     name = f"tmp_geoms_{uuid.uuid4().hex[:10]}"
     db.execute(text(f"CREATE TEMP TABLE {name} (idx int, geom geometry(Geometry, 4326)) ON COMMIT DROP"))
@@ -588,7 +593,19 @@ def load_temp_geometries(db: Session, geoms: Sequence[BaseGeometry | None] | NDA
     present = np.flatnonzero(~shapely.is_missing(array))
     if len(present):
         hexes = shapely.to_wkb(shapely.set_srid(array[present], 4326), hex=True, include_srid=True)
-        copy_rows(db, name, ("idx", "geom"), list(zip(present.tolist(), hexes.tolist(), strict=True)))
+        # Numbers and hex text need no COPY escaping: the buffer is built in one join.
+        buffer = io.StringIO(
+            "".join(f"{i}\t{h}\n" for i, h in zip(present.tolist(), hexes.tolist(), strict=True))
+        )
+        raw: Any = db.connection().connection.dbapi_connection
+        cursor = raw.cursor()
+        try:
+            cursor.copy_expert(f"COPY {name} (idx, geom) FROM STDIN", buffer)
+        finally:
+            cursor.close()
+    if index and len(present) > 50:
+        db.execute(text(f"CREATE INDEX ON {name} (idx)"))
+        db.execute(text(f"CREATE INDEX ON {name} USING gist (geom)"))
     db.execute(text(f"ANALYZE {name}"))
     return name
 
@@ -599,18 +616,21 @@ def find_possible_duplicates(
     geoms: Sequence[BaseGeometry | None] | NDArray[np.object_],
     threshold: float | None = None,
     exclude_ids: Sequence[int] = (),
+    loaded: str | None = None,
 ) -> list[PossibleDuplicate]:
     """Existing hazards of the programme overlapping each new polygon by ``threshold`` or more.
 
     The overlap counts when either share (of the new polygon, or of the existing hazard) reaches
     the threshold (a fraction, default ``settings.duplicate_overlap_threshold``). Rejected
     hazards and ``exclude_ids`` (e.g. the hazard being edited) are ignored. One SQL statement.
+    ``loaded`` names a table from :func:`load_temp_geometries` already holding ``geoms`` (it is
+    then used as is and left in place for the caller).
     """
     if threshold is None:
         threshold = get_settings().duplicate_overlap_threshold
     if not len(geoms):
         return []
-    table = load_temp_geometries(db, geoms)
+    table = loaded or load_temp_geometries(db, geoms)
     # Pairs whose bounding boxes cannot overlap enough are dropped by arithmetic on the boxes;
     # the intersection is computed only for the rest, its geodesic area only for the hits.
     # The threshold test is on planar areas (a ratio: the same on the ellipsoid this locally).
@@ -646,7 +666,8 @@ def find_possible_duplicates(
         ),
         {"p": programme_id, "exclude": list(exclude_ids), "t": threshold},
     ).all()
-    db.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    if loaded is None:
+        db.execute(text(f"DROP TABLE IF EXISTS {table}"))
     return [
         PossibleDuplicate(
             index=int(r[0]),

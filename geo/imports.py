@@ -326,9 +326,10 @@ def _attribute_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _check_hazards(
     db: Session, programme: Programme, source: SourceFrame, geometry: np.ndarray, progress: Progress
-) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]]]:
-    """(per-feature results, FeatureChecks, validated attributes, possible duplicates)."""
-    from geo.checks import check_polygons, find_possible_duplicates
+) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], str]:
+    """(per-feature results, FeatureChecks, validated attributes, possible duplicates, and the
+    temporary table holding the accepted polygons in order, for the insert)."""
+    from geo.checks import check_polygons, find_possible_duplicates, load_temp_geometries
     from survey.schemas import validate_hazard_properties
 
     count = len(geometry)
@@ -354,7 +355,10 @@ def _check_hazards(
     progress("checking", count, count)
     accepted = [c for c in checks if c.status != "rejected"]
     progress("duplicates", 0, len(accepted))
-    duplicates = find_possible_duplicates(db, programme.id, [c.geometry for c in accepted])
+    # Loaded into the database once: the duplicates check and the insert both read this table.
+    accepted_geometries = [c.geometry for c in accepted]
+    loaded = load_temp_geometries(db, accepted_geometries, index=True)
+    duplicates = find_possible_duplicates(db, programme.id, accepted_geometries, loaded=loaded)
     by_position = [c.index for c in accepted]
     found = []
     for duplicate in duplicates:
@@ -362,7 +366,7 @@ def _check_hazards(
         entry["index"] = by_position[duplicate.index]
         found.append(entry)
     progress("duplicates", len(accepted), len(accepted))
-    return features, checks, properties, found
+    return features, checks, properties, found, loaded
 
 
 def _store_hazards(
@@ -373,6 +377,7 @@ def _store_hazards(
     keep: np.ndarray,
     import_id: int,
     actor: str,
+    geometry_table: str,
 ) -> int:
     from survey.service import insert_hazard_areas
 
@@ -384,6 +389,7 @@ def _store_hazards(
         actor=actor,
         import_id=import_id,
         source_index=keep.tolist(),
+        geometry_table=geometry_table,
     )
     return len(inserted)
 
@@ -465,8 +471,11 @@ def run_import(
     checks: list[Any] = []
     properties: list[Any] = []
     point_columns: dict[str, np.ndarray] = {}
+    geometry_table = ""
     if options.layer == "hazard_areas":
-        features, checks, properties, duplicates = _check_hazards(db, programme, source, geometry, progress)
+        features, checks, properties, duplicates, geometry_table = _check_hazards(
+            db, programme, source, geometry, progress
+        )
     else:
         progress("checking", 0, count)
         features, point_columns = _check_points(db, programme, source, geometry)
@@ -516,7 +525,8 @@ def run_import(
     # complete, so that the audit log holds one insert for it.
     import_id = int(db.execute(text("SELECT nextval(pg_get_serial_sequence('imports', 'id'))")).scalar_one())
     if options.layer == "hazard_areas":
-        stored = _store_hazards(db, programme, checks, properties, keep, import_id, actor)
+        # keep is exactly the accepted features, in order: the table loaded for the duplicates check.
+        stored = _store_hazards(db, programme, checks, properties, keep, import_id, actor, geometry_table)
     else:
         stored = _store_points(db, programme, point_columns, keep, import_id, actor)
     report["counts"]["stored"] = stored

@@ -35,7 +35,14 @@ from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import Programme
 from app.reference.service import next_references
-from geo.checks import FeatureCheck, PossibleDuplicate, check_polygons, copy_rows, find_possible_duplicates
+from geo.checks import (
+    FeatureCheck,
+    PossibleDuplicate,
+    check_polygons,
+    copy_rows,
+    find_possible_duplicates,
+    load_temp_geometries,
+)
 from survey.models import REVIEW_STATUSES, HazardArea
 from survey.schemas import (
     EDITABLE_COLUMNS,
@@ -254,6 +261,7 @@ def insert_hazard_areas(
     import_id: int | None = None,
     source_index: Sequence[int] | None = None,
     review_status: str | Sequence[str] = "draft",
+    geometry_table: str | None = None,
 ) -> list[int]:
     """Insert checked hazard polygons with their attributes; returns the new ids in input order.
 
@@ -263,7 +271,9 @@ def insert_hazard_areas(
     rows are loaded with COPY into a temporary table, and one ``INSERT … SELECT`` computes the
     geodesic area, remaining area/geometry and admin areas. The audit triggers record it all.
     Raises :class:`Problem` 422 if any feature is rejected or its attributes are invalid
-    (nothing is written then).
+    (nothing is written then). ``geometry_table`` names a table from
+    :func:`geo.checks.load_temp_geometries` (``index=True``) already holding ``checks[i].geometry``
+    at ``idx = i`` (an import loads its polygons once for the duplicates check and the insert).
     """
     count = len(checks)
     if count == 0:
@@ -291,9 +301,9 @@ def insert_hazard_areas(
     indexes = list(source_index) if source_index is not None else [None] * count
 
     references = next_references(db, programme, REFERENCE_KIND, count)
-    geoms = np.empty(count, dtype=object)
-    geoms[:] = [c.geometry for c in checks]
-    hexes = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+    own_table = geometry_table is None
+    if geometry_table is None:
+        geometry_table = load_temp_geometries(db, [c.geometry for c in checks], index=True)
     raws = np.empty(count, dtype=object)
     raws[:] = [c.raw_geometry for c in checks]
     raw_hexes: list[str | None] = [None] * count
@@ -308,20 +318,18 @@ def insert_hazard_areas(
     db.execute(
         text(
             f"CREATE TEMP TABLE {table} (ord int PRIMARY KEY, reference text, props jsonb, "
-            "geom geometry(MultiPolygon, 4326), raw geometry(Geometry, 4326), source_index int, "
-            "review_status text) ON COMMIT DROP"
+            "raw geometry(Geometry, 4326), source_index int, review_status text) ON COMMIT DROP"
         )
     )
     copy_rows(
         db,
         table,
-        ("ord", "reference", "props", "geom", "raw", "source_index", "review_status"),
+        ("ord", "reference", "props", "raw", "source_index", "review_status"),
         [
             (
                 i,
                 references[i],
                 orjson.dumps(properties[i].columns()).decode(),
-                hexes[i],
                 raw_hexes[i],
                 indexes[i],
                 statuses[i],
@@ -329,8 +337,6 @@ def insert_hazard_areas(
             for i in range(count)
         ],
     )
-    if count > 50:
-        db.execute(text(f"CREATE INDEX ON {table} USING gist (geom)"))
     db.execute(text(f"ANALYZE {table}"))
     # JIT compilation costs more than it saves on these statements.
     db.execute(text("SET LOCAL jit = off"))
@@ -339,15 +345,16 @@ def insert_hazard_areas(
     rows = db.execute(
         text(
             f"""
-            WITH {_admin_ctes(table, "ord", "geom")}
+            WITH {_admin_ctes(geometry_table, "idx", "geom")}
             INSERT INTO hazard_areas (programme_id, reference, {columns}, geom, raw_geom, area_m2,
                 remaining_geom, remaining_m2, admin1_code, admin1_name, admin2_code, admin2_name,
                 review_status, import_id, source_index, created_by, updated_by)
-            SELECT :p, n.reference, {values}, n.geom, n.raw, m.m2, n.geom, m.m2,
+            SELECT :p, n.reference, {values}, g.geom, n.raw, m.m2, g.geom, m.m2,
                    a1.code, a1.name, a2.code, a2.name,
                    n.review_status, :import_id, n.source_index, :actor, :actor
             FROM {table} n
-            CROSS JOIN LATERAL (SELECT ST_Area(n.geom::geography) AS m2) m
+            JOIN {geometry_table} g ON g.idx = n.ord
+            CROSS JOIN LATERAL (SELECT ST_Area(g.geom::geography) AS m2) m
             CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, n.props) r
             LEFT JOIN best a1 ON a1.key = n.ord AND a1.level = 1
             LEFT JOIN best a2 ON a2.key = n.ord AND a2.level = 2
@@ -358,6 +365,8 @@ def insert_hazard_areas(
         {"p": programme.id, "import_id": import_id, "actor": actor or db.info.get("actor")},
     ).all()
     db.execute(text(f"DROP TABLE {table}"))
+    if own_table:
+        db.execute(text(f"DROP TABLE {geometry_table}"))
     by_reference = {str(ref): int(i) for i, ref in rows}
     return [by_reference[r] for r in references]
 
