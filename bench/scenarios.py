@@ -701,6 +701,10 @@ def profile_missed(ctx: Context, seconds: int) -> None:
     from bench.report import RESULTS
 
     done: set[str] = set()
+    if ctx.sizes.label == "full":
+        # Raw stacks of an earlier run would be mistaken for this one's.
+        for old in (RESULTS / "profiles").glob("full-*.txt"):
+            old.unlink()
     for result in ctx.outcome.results:
         missed = [c for c in result.comparisons if result.met(c) is False] or result.absolute_met() is False
         key = result.url or " ".join(result.command)
