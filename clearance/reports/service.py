@@ -46,6 +46,7 @@ ITEM_GROUPS = ("ap_mines", "at_mines", "submunitions", "other_uxo", "ied", "smal
 DESTROYED = ("destroyed_in_situ", "removed_and_destroyed")
 QA_PASSED = ("pass", "pass_with_findings")
 SADD = ("women", "men", "girls", "boys")
+SUMMARY_WORK_MEM = "64MB"  # per sort or hash of the summary statement; see summary()
 AREA_FIGURES = ("cancelled_m2", "reduced_m2", "cleared_m2", "bac_m2", "released_m2")
 STATUS_FIGURES = ("hazards_open", "hazards_worked_on", "hazards_closed")
 
@@ -456,6 +457,11 @@ FROM grouped g"""
 
 def summary(db: Session, f: Filters) -> dict[str, Any]:
     """``{"filters", "group_by", "totals", "rows"}``: one row per group with its keys and figures."""
+    # PostgreSQL cannot estimate how many groups an expression such as a release's month has, so
+    # it assumes one per release; with the default 32 MB it then sorts 300,000 releases on disk
+    # instead of hashing them into the few thousand groups that exist (2.4 s -> 2.0 s on the
+    # benchmark data). SET LOCAL: for this request's transaction only.
+    db.execute(text(f"SET LOCAL work_mem = '{SUMMARY_WORK_MEM}'"))
     answer = db.execute(text(_summary_sql(f)), _params(f)).one()
     rows: list[dict[str, Any]] = orjson.loads(answer.rows)
     totals: dict[str, Any] = orjson.loads(answer.totals)
