@@ -311,17 +311,25 @@ def _store_points(
 
 # -- hazard areas --------------------------------------------------------------------------
 def _attribute_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts without the blanks of files (NaN, NaT, empty text), in one pass."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    out = []
-    for row in clean.to_dict("records"):
-        record: dict[str, Any] = {}
-        for key, value in row.items():
-            if value is None or (isinstance(value, str) and not value.strip()):
-                continue
-            record[str(key)] = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
-        out.append(record)
-    return out
+    """Rows as dicts without the blanks of files (NaN, NaT, empty text).
+
+    Built column by column: only present values are visited (a row-wise ``to_dict`` of 50,000
+    rows cost about a second).
+    """
+    records: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    for key in frame.columns:
+        column = frame[key]
+        values = column.astype(object).to_numpy()
+        name = str(key)
+        for i in np.flatnonzero(column.notna().to_numpy()).tolist():
+            value = values[i]
+            if isinstance(value, str):
+                if not value.strip():
+                    continue
+            elif isinstance(value, pd.Timestamp):
+                value = value.to_pydatetime()
+            records[i][name] = value
+    return records
 
 
 def _check_hazards(
