@@ -15,24 +15,17 @@ from sqlalchemy.engine import Engine
 
 from app.db import new_session
 from clearance.reports import service
+from tests.browser import launch_chromium
 from tests.conftest import LiveServer
 from tests.test_summaries import _fixed_scenario, fresh
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "dashboard-test-password-1"
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         yield context.new_page()
         context.close()

@@ -10,16 +10,9 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy.engine import Engine
 
+from tests.browser import launch_chromium
 from tests.test_ogc_clients import insert_hazards
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "map-test-password-1"
 
 
@@ -32,7 +25,7 @@ def live(live_server: Any) -> str:
 @pytest.fixture
 def browser_page() -> Iterator[Page]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         yield page

@@ -15,19 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from tests.browser import launch_chromium
 from tests.factories import insert_hazard_area
 from tests.test_tasks import Headers, move, new_task, square, team_id
 from tests.test_tasks_eod import item
 
 SQL = Callable[..., list[Any]]
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def clearance_task_with_items(
@@ -148,7 +141,7 @@ def test_dossier_renders_offline_in_chromium(
     failures: list[str] = []
     errors: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page()
             page.on("request", lambda r: requests.append(r.url))
