@@ -20,11 +20,10 @@ from app.ogc import crs as crs_mod
 from app.ogc.access import Access
 from app.ogc.collections import Prop
 from app.ogc.query import Query, SortKey, encode_cursor, feature_sql, key_sql, order_sql
-from geo.geojson import GEOJSON
+from geo.geojson import CHUNK_BYTES, GEOJSON
 
 # Up to this many matches numberMatched is exact; beyond, the planner's estimate is given.
 EXACT_COUNT_CAP = 10_000
-CHUNK_BYTES = 256 * 1024
 FETCH_ROWS = 2000
 
 
