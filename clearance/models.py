@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Text,
     UniqueConstraint,
@@ -59,12 +60,28 @@ class LandRelease(Base):
         CheckConstraint(f"review_status IN {REVIEW_STATUSES!r}", name="review_status"),
         CheckConstraint("method <> 'cleared' OR depth_cm IS NOT NULL", name="cleared_depth"),
         CheckConstraint("depth_cm IS NULL OR depth_cm BETWEEN 1 AND 2000", name="depth_range"),
+        # A hazard area's releases; it also carries what the land-release summaries read of a
+        # release (clearance/reports/service.py), so they scan it instead of the wide rows.
+        Index(
+            "ix_land_releases_hazard_area_id",
+            "hazard_area_id",
+            postgresql_include=[
+                "programme_id",
+                "review_status",
+                "release_date",
+                "area_m2",
+                "method",
+                "activity",
+                "organisation_id",
+                "id",
+            ],
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"), index=True)
     reference: Mapped[str] = mapped_column(Text)
-    hazard_area_id: Mapped[int] = mapped_column(ForeignKey("hazard_areas.id"), index=True)
+    hazard_area_id: Mapped[int] = mapped_column(ForeignKey("hazard_areas.id"))
     method: Mapped[str] = mapped_column(Text)
     activity: Mapped[str] = mapped_column(Text)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), index=True)

@@ -45,6 +45,27 @@ class HazardArea(Base):
         CheckConstraint(f"review_status IN {REVIEW_STATUSES!r}", name="review_status"),
         # Lists page by id within the caller's programmes (keyset paging).
         Index("ix_hazard_areas_programme_id_id", "programme_id", "id"),
+        # What the land-release summaries read of a hazard area (clearance/reports/service.py),
+        # so that they scan this small index instead of the wide rows and their TOAST.
+        Index(
+            "ix_hazard_areas_summary",
+            "id",
+            postgresql_include=[
+                "programme_id",
+                "review_status",
+                "classification",
+                "contamination_types",
+                "area_m2",
+                "admin1_code",
+                "admin1_name",
+                "admin2_code",
+                "admin2_name",
+                "beneficiaries_women",
+                "beneficiaries_men",
+                "beneficiaries_girls",
+                "beneficiaries_boys",
+            ],
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
