@@ -100,6 +100,29 @@ def test_paging_covers_everything_once_with_and_without_sortby(
     assert first["numberMatched"] == 57 and first["numberReturned"] == 10
 
 
+@pytest.mark.parametrize("limit", [5, 6, 13])
+def test_pages_spanning_several_fetch_batches(
+    client: TestClient,
+    coordinator: dict[str, str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int,
+) -> None:
+    """A page is read from the database in batches; page edges that fall inside a batch, on a
+    batch edge, or past the last row must neither drop nor repeat a feature, and every
+    connection goes back to the pool."""
+    from app.ogc import features
+
+    monkeypatch.setattr(features, "FETCH_ROWS", 3)
+    insert_hazards(engine, 13)
+    seen = page_through(client, f"{ITEMS}?limit={limit}", coordinator)
+    ids = [f["id"] for f in seen]
+    assert ids == sorted(set(ids)) and len(ids) == 13
+    second = client.get(f"{ITEMS}?limit={limit}", headers=coordinator).json()
+    assert second["numberMatched"] == 13
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
 def test_filters_bbox_datetime_properties(
     client: TestClient, coordinator: dict[str, str], engine: Engine, sql: Callable[..., list[Any]]
 ) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from app.auth.service import Principal
-from app.deps import optional_principal
+from app.deps import optional_principal, optional_principal_on
 from app.errors import Problem
 from app.ogc.collections import Collection, Prop
 
@@ -140,6 +140,7 @@ def readable(principal: Principal | None, collection: Collection, programmes: li
     return True
 
 
-def caller(request: Request) -> Principal | None:
-    """The caller, or None when anonymous (a malformed or unknown token is still a 401)."""
-    return optional_principal(request)
+def caller(request: Request, conn: Connection | None = None) -> Principal | None:
+    """The caller, or None when anonymous (a malformed or unknown token is still a 401).
+    Looked up on ``conn`` when given."""
+    return optional_principal(request) if conn is None else optional_principal_on(request, conn)

@@ -84,10 +84,10 @@ def get_collection(collection_id: str) -> Collection:
 
 
 def collection_access(request: Request, collection_id: str, conn: Connection | None = None) -> Access:
-    """The collection and what this caller may read of it (one query on programmes, on ``conn``
-    when given so that the data query can follow on the same connection)."""
+    """The collection and what this caller may read of it (the caller and the programmes are
+    read on ``conn`` when given, so that the data query follows on the same connection)."""
     collection = get_collection(collection_id)
-    principal = access_mod.caller(request)
+    principal = access_mod.caller(request, conn)
     if conn is not None:
         programmes = access_mod.load_programmes(conn)
     else:

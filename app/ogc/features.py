@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import anyio
 import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
@@ -50,73 +51,114 @@ def stream_on(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[tu
         conn.close()
 
 
+class Page:
+    """A page of ``(feature_json_text, key)`` rows read from a server-side cursor on ``conn``.
+
+    Opening it runs the query and reads the first batch, so an SQL error becomes a problem
+    response rather than a cut stream. The page owns ``conn`` and closes it when streamed.
+    """
+
+    def __init__(self, conn: Connection, sql: str, params: dict[str, Any]) -> None:
+        self.conn = conn
+        # Per statement: Connection.execution_options() would turn every later query on the
+        # connection (the match count) into a cursor too.
+        self.result = conn.execute(
+            text(sql), params, execution_options={"stream_results": True, "yield_per": FETCH_ROWS}
+        )
+        self.first: Sequence[Any] = self.result.fetchmany(FETCH_ROWS)
+
+    def fetch(self) -> Sequence[Any]:
+        return self.result.fetchmany(FETCH_ROWS)
+
+    def close(self) -> None:
+        self.result.close()
+        self.conn.close()
+
+
 def stream_items(
-    engine: Engine,
+    page: Page,
     query: Query,
-    rows: Iterator[tuple[Any, ...]],
     limit: int,
     first_page: bool,
     next_url: Callable[[str], str],
     links: list[dict[str, Any]],
-) -> Iterator[bytes]:
+) -> AsyncIterator[bytes]:
     """The FeatureCollection, streamed: rows as PostgreSQL wrote them, then the paging members.
-    ``rows`` come from :func:`stream_on` (already primed, so SQL errors surface before)."""
 
-    def body() -> Iterator[bytes]:
-        # Rows are joined into chunks of about CHUNK_BYTES: every chunk handed to the server
-        # costs a thread hop, so one per feature would dominate the response time.
-        chunk: list[bytes] = [b'{"type":"FeatureCollection","features":[']
-        size = 0
-        count = 0
-        last_key: Any = None
-        has_more = False
-        for feature, key in rows:
-            if count == limit:
-                has_more = True
-                break
-            data = feature.encode()
-            chunk.append(b"," + data if count else data)
-            size += len(data)
-            last_key = key
-            count += 1
-            if size >= CHUNK_BYTES:
-                yield b"".join(chunk)
-                chunk, size = [], 0
-        yield b"".join(chunk)
-        # The whole result fitted in one page: its size is the exact match count, for free.
-        matched = count if first_page and not has_more else number_matched(engine, query)
-        all_links = list(links)
-        if has_more:
-            all_links.append(
-                {
-                    "rel": "next",
-                    "type": GEOJSON,
-                    "title": "Next page",
-                    "href": next_url(encode_cursor(last_key)),
-                }
-            )
-        tail = {
-            "numberReturned": count,
-            "numberMatched": matched,
-            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "links": all_links,
-        }
-        yield b"]," + orjson.dumps(tail)[1:]
+    An async stream that reads each further batch of rows in a worker thread: a sync stream
+    would cost a thread hop per chunk, and a page that fits in the first batch (the usual
+    case: FETCH_ROWS features) needs no hop at all.
+    """
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            head = b'{"type":"FeatureCollection","features":['
+            count = 0
+            last_key: Any = None
+            has_more = False
+            batch = page.first
+            while batch:
+                room = limit - count
+                if len(batch) > room:  # the query reads limit + 1 rows: one more means a next page
+                    has_more = True
+                    batch = batch[:room]
+                # Chunks of about CHUNK_BYTES: bigger ones cost more to copy and send than they
+                # save (measured), and one per feature would cost a send each.
+                chunk: list[bytes] = [head] if head else []
+                size = 0
+                for feature, key in batch:
+                    data = feature.encode()
+                    chunk.append(b"," + data if count else data)
+                    size += len(data)
+                    count += 1
+                    last_key = key
+                    if size >= CHUNK_BYTES:
+                        yield b"".join(chunk)
+                        chunk, size = [], 0
+                head = b"".join(chunk)  # the rest goes out with the next batch or the tail
+                if has_more:
+                    break
+                batch = await anyio.to_thread.run_sync(page.fetch)
+            # The whole result fitted in one page: its size is the exact match count, for free.
+            if first_page and not has_more:
+                matched = count
+            else:
+                matched = await anyio.to_thread.run_sync(number_matched, page.conn, query)
+            all_links = list(links)
+            if has_more:
+                all_links.append(
+                    {
+                        "rel": "next",
+                        "type": GEOJSON,
+                        "title": "Next page",
+                        "href": next_url(encode_cursor(last_key)),
+                    }
+                )
+            tail = {
+                "numberReturned": count,
+                "numberMatched": matched,
+                "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "links": all_links,
+            }
+            yield head + b"]," + orjson.dumps(tail)[1:]
+        finally:
+            # Also when the client goes away mid-stream: give the connection back to the pool.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(page.close)
 
     return body()
 
 
-def number_matched(engine: Engine, query: Query) -> int:
+def number_matched(conn: Connection, query: Query) -> int:
     """Exact up to EXACT_COUNT_CAP matches; above that the planner's estimate (a big table is
     not counted on every page)."""
     base = f"SELECT 1 FROM {query.from_sql} WHERE {query.where_sql}"
-    with engine.connect() as conn:
-        capped = conn.execute(
-            text(f"SELECT count(*) FROM ({base} LIMIT {EXACT_COUNT_CAP + 1}) s"), query.all_params()
-        ).scalar_one()
-        if capped <= EXACT_COUNT_CAP:
-            return int(capped)
-        plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {base}"), query.all_params()).scalar_one()
+    capped = conn.execute(
+        text(f"SELECT count(*) FROM ({base} LIMIT {EXACT_COUNT_CAP + 1}) s"), query.all_params()
+    ).scalar_one()
+    if capped <= EXACT_COUNT_CAP:
+        return int(capped)
+    plan = conn.execute(text(f"EXPLAIN (FORMAT JSON) {base}"), query.all_params()).scalar_one()
     return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_COUNT_CAP + 1)
 
 
