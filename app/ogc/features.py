@@ -66,13 +66,22 @@ class Page:
             text(sql), params, execution_options={"stream_results": True, "yield_per": FETCH_ROWS}
         )
         self.first: Sequence[Any] = self.result.fetchmany(FETCH_ROWS)
+        # A short first batch is the whole result: no further fetch (round trip, thread hop).
+        self.exhausted = len(self.first) < FETCH_ROWS
+        self.closed = False
 
     def fetch(self) -> Sequence[Any]:
-        return self.result.fetchmany(FETCH_ROWS)
+        if self.exhausted:
+            return []
+        rows = self.result.fetchmany(FETCH_ROWS)
+        self.exhausted = len(rows) < FETCH_ROWS
+        return rows
 
     def close(self) -> None:
-        self.result.close()
-        self.conn.close()
+        if not self.closed:
+            self.closed = True
+            self.result.close()
+            self.conn.close()
 
 
 def stream_items(
@@ -89,6 +98,9 @@ def stream_items(
     would cost a thread hop per chunk, and a page that fits in the first batch (the usual
     case: FETCH_ROWS features) needs no hop at all.
     """
+
+    if page.exhausted and first_page and len(page.first) <= limit:
+        page.close()  # the rows and their count are all in hand: the connection can go back now
 
     async def body() -> AsyncIterator[bytes]:
         try:
@@ -116,7 +128,7 @@ def stream_items(
                         yield b"".join(chunk)
                         chunk, size = [], 0
                 head = b"".join(chunk)  # the rest goes out with the next batch or the tail
-                if has_more:
+                if has_more or page.exhausted:
                     break
                 batch = await anyio.to_thread.run_sync(page.fetch)
             # The whole result fitted in one page: its size is the exact match count, for free.
@@ -143,8 +155,9 @@ def stream_items(
             yield head + b"]," + orjson.dumps(tail)[1:]
         finally:
             # Also when the client goes away mid-stream: give the connection back to the pool.
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(page.close)
+            if not page.closed:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(page.close)
 
     return body()
 
