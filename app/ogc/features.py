@@ -6,9 +6,11 @@ from a server-side cursor.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -51,31 +53,62 @@ def stream_on(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[tu
         conn.close()
 
 
+@dataclass
+class Batch:
+    """Rows of one fetch, already encoded as comma-joined Feature chunks of about CHUNK_BYTES."""
+
+    chunks: list[bytes]
+    count: int
+    last_key: Any
+    last: bool  # nothing more to read for this page
+
+
 class Page:
-    """A page of ``(feature_json_text, key)`` rows read from a server-side cursor on ``conn``.
+    """One page of ``(feature_json_text, key)`` rows, read in batches from a server-side cursor
+    on ``conn`` (the query reads ``limit + 1`` rows: one more means there is a next page).
 
     Opening it runs the query and reads the first batch, so an SQL error becomes a problem
     response rather than a cut stream. The page owns ``conn`` and closes it when streamed.
     """
 
-    def __init__(self, conn: Connection, sql: str, params: dict[str, Any]) -> None:
+    def __init__(self, conn: Connection, sql: str, params: dict[str, Any], limit: int) -> None:
         self.conn = conn
+        self.limit = limit
+        self.sent = 0
+        self.has_more = False
+        self.closed = False
         # Per statement: Connection.execution_options() would turn every later query on the
         # connection (the match count) into a cursor too.
         self.result = conn.execute(
             text(sql), params, execution_options={"stream_results": True, "yield_per": FETCH_ROWS}
         )
-        self.first: Sequence[Any] = self.result.fetchmany(FETCH_ROWS)
-        # A short first batch is the whole result: no further fetch (round trip, thread hop).
-        self.exhausted = len(self.first) < FETCH_ROWS
-        self.closed = False
+        self.first = self.next()
 
-    def fetch(self) -> Sequence[Any]:
-        if self.exhausted:
-            return []
+    def next(self) -> Batch:
+        """Fetch and encode the next batch (in a worker thread, while the previous one is sent)."""
         rows = self.result.fetchmany(FETCH_ROWS)
-        self.exhausted = len(rows) < FETCH_ROWS
-        return rows
+        exhausted = len(rows) < FETCH_ROWS  # a short batch is the end: no further round trip
+        room = self.limit - self.sent
+        if len(rows) > room:
+            self.has_more = True
+            rows = rows[:room]
+        # Chunks of about CHUNK_BYTES: bigger ones cost more to copy and send than they save
+        # (measured), and one per feature would cost a send each.
+        chunks: list[bytes] = []
+        chunk: list[bytes] = []
+        size = 0
+        for feature, _key in rows:
+            data = feature.encode()
+            chunk.append(b"," + data if self.sent else data)
+            self.sent += 1
+            size += len(data)
+            if size >= CHUNK_BYTES:
+                chunks.append(b"".join(chunk))
+                chunk, size = [], 0
+        if chunk:
+            chunks.append(b"".join(chunk))
+        last_key = rows[-1][1] if rows else None
+        return Batch(chunks, len(rows), last_key, exhausted or self.has_more)
 
     def close(self) -> None:
         if not self.closed:
@@ -87,57 +120,43 @@ class Page:
 def stream_items(
     page: Page,
     query: Query,
-    limit: int,
     first_page: bool,
     next_url: Callable[[str], str],
     links: list[dict[str, Any]],
 ) -> AsyncIterator[bytes]:
     """The FeatureCollection, streamed: rows as PostgreSQL wrote them, then the paging members.
 
-    An async stream that reads each further batch of rows in a worker thread: a sync stream
-    would cost a thread hop per chunk, and a page that fits in the first batch (the usual
-    case: FETCH_ROWS features) needs no hop at all.
+    While one batch is sent, a worker thread fetches and encodes the next, so the database and
+    the network are busy at the same time. A page that fits in the first batch (the usual case:
+    up to FETCH_ROWS features) needs no worker thread at all.
     """
-
-    if page.exhausted and first_page and len(page.first) <= limit:
+    if page.first.last and first_page and not page.has_more:
         page.close()  # the rows and their count are all in hand: the connection can go back now
 
     async def body() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        pending: asyncio.Future[Batch] | None = None
         try:
             head = b'{"type":"FeatureCollection","features":['
-            count = 0
             last_key: Any = None
-            has_more = False
             batch = page.first
-            while batch:
-                room = limit - count
-                if len(batch) > room:  # the query reads limit + 1 rows: one more means a next page
-                    has_more = True
-                    batch = batch[:room]
-                # Chunks of about CHUNK_BYTES: bigger ones cost more to copy and send than they
-                # save (measured), and one per feature would cost a send each.
-                chunk: list[bytes] = [head] if head else []
-                size = 0
-                for feature, key in batch:
-                    data = feature.encode()
-                    chunk.append(b"," + data if count else data)
-                    size += len(data)
-                    count += 1
-                    last_key = key
-                    if size >= CHUNK_BYTES:
-                        yield b"".join(chunk)
-                        chunk, size = [], 0
-                head = b"".join(chunk)  # the rest goes out with the next batch or the tail
-                if has_more or page.exhausted:
+            while True:
+                pending = None if batch.last else loop.run_in_executor(None, page.next)
+                for chunk in batch.chunks:
+                    yield head + chunk
+                    head = b""
+                if batch.count:
+                    last_key = batch.last_key
+                if pending is None:
                     break
-                batch = await anyio.to_thread.run_sync(page.fetch)
+                batch = await pending
             # The whole result fitted in one page: its size is the exact match count, for free.
-            if first_page and not has_more:
-                matched = count
+            if first_page and not page.has_more:
+                matched = page.sent
             else:
                 matched = await anyio.to_thread.run_sync(number_matched, page.conn, query)
             all_links = list(links)
-            if has_more:
+            if page.has_more:
                 all_links.append(
                     {
                         "rel": "next",
@@ -147,16 +166,19 @@ def stream_items(
                     }
                 )
             tail = {
-                "numberReturned": count,
+                "numberReturned": page.sent,
                 "numberMatched": matched,
                 "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "links": all_links,
             }
             yield head + b"]," + orjson.dumps(tail)[1:]
         finally:
-            # Also when the client goes away mid-stream: give the connection back to the pool.
-            if not page.closed:
-                with anyio.CancelScope(shield=True):
+            # Also when the client goes away mid-stream: let a fetch in flight finish (the
+            # connection is not shared between threads), then give the connection back.
+            with anyio.CancelScope(shield=True):
+                if pending is not None and not pending.done():
+                    await asyncio.wait([pending])
+                if not page.closed:
                     await anyio.to_thread.run_sync(page.close)
 
     return body()

@@ -371,9 +371,9 @@ def items(
         ]
         if html:
             return items_html(request, access, conn, sql, q, page_size, links)
-        page = features.Page(conn, sql, q.all_params())
+        page = features.Page(conn, sql, q.all_params(), page_size)
         handed_over = True
-        body = features.stream_items(page, q, page_size, cursor_text is None, next_url, links)
+        body = features.stream_items(page, q, cursor_text is None, next_url, links)
         return StreamingResponse(body, media_type=GEOJSON, headers=headers)
     finally:
         if not handed_over:
