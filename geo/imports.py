@@ -310,41 +310,19 @@ def _store_points(
 
 
 # -- hazard areas --------------------------------------------------------------------------
-def _attribute_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as dicts without the blanks of files (NaN, NaT, empty text).
-
-    Built column by column: only present values are visited (a row-wise ``to_dict`` of 50,000
-    rows cost about a second).
-    """
-    records: list[dict[str, Any]] = [{} for _ in range(len(frame))]
-    for key in frame.columns:
-        column = frame[key]
-        values = column.astype(object).to_numpy()
-        name = str(key)
-        for i in np.flatnonzero(column.notna().to_numpy()).tolist():
-            value = values[i]
-            if isinstance(value, str):
-                if not value.strip():
-                    continue
-            elif isinstance(value, pd.Timestamp):
-                value = value.to_pydatetime()
-            records[i][name] = value
-    return records
-
-
 def _check_hazards(
     db: Session, programme: Programme, source: SourceFrame, geometry: np.ndarray, progress: Progress
 ) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], str]:
     """(per-feature results, FeatureChecks, validated attributes, possible duplicates, and the
     temporary table holding the accepted polygons in order, for the insert)."""
     from geo.checks import check_polygons, find_possible_duplicates, load_temp_geometries
-    from survey.schemas import validate_hazard_properties
+    from survey.schemas import validate_hazard_frame
 
     count = len(geometry)
     progress("checking", 0, count)
     checks = check_polygons(geometry, programme.id, db)
-    # Validated once here; the validated attributes go straight to the insert.
-    properties, errors = validate_hazard_properties(_attribute_records(source.attributes), field_prefix="")
+    # Validated once here, column by column; the validated attributes go straight to the insert.
+    properties, errors = validate_hazard_frame(source.attributes, field_prefix="")
     attribute_errors: dict[int, list[str]] = {}
     for error in errors:
         field = str(error["field"]).lstrip(".")

@@ -13,6 +13,8 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from survey.models import CONTAMINATION_TYPES
@@ -237,3 +239,230 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(None, max_length=2000)
+
+
+# -- many rows at once (file imports) ---------------------------------------------------------
+
+
+class HazardColumns(dict[str, Any]):
+    """Validated properties as ``hazard_areas`` columns (what :meth:`HazardPropertiesIn.columns`
+    returns), for rows validated in bulk by :func:`validate_hazard_frame`. Read-only: rows with
+    the same list value (contamination types, blockages…) share one list."""
+
+
+# Free-text properties: valid when text of at most this many characters (after stripping).
+_TEXT_FIELDS = {
+    "name": 200,
+    "status_reason": 2000,
+    "information_source": 500,
+    "reliability": 100,
+    "notes": 10_000,
+}
+# Where a flat column's validated value lands in :meth:`HazardPropertiesIn.columns`.
+_COLUMN_OF = {
+    "classification": ("classification",),
+    "status": ("status",),
+    "status_date": ("status_date",),
+    "contamination_types": ("contamination_types",),
+    "evidence_direct": ("evidence", "direct"),
+    "evidence_indirect": ("evidence", "indirect"),
+    "blockages": ("blockages",),
+    "beneficiaries_women": ("beneficiaries_women",),
+    "beneficiaries_men": ("beneficiaries_men",),
+    "beneficiaries_girls": ("beneficiaries_girls",),
+    "beneficiaries_boys": ("beneficiaries_boys",),
+    "priority": ("priority",),
+}
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts without the blanks of files (NaN, NaT, empty text).
+
+    Built column by column: only present values are visited (a row-wise ``to_dict`` of 50,000
+    rows cost about a second).
+    """
+    records: list[dict[str, Any]] = [{} for _ in range(len(frame))]
+    for key in frame.columns:
+        name = str(key)
+        values, present = _present_values(frame[key])
+        for i in np.flatnonzero(present).tolist():
+            records[i][name] = values[i]
+    return records
+
+
+def _present_values(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(values as Python objects, which are present): NaN/NaT and blank text are absent."""
+    values = np.empty(len(column), dtype=object)
+    values[:] = column.astype(object).tolist()
+    present = column.notna().to_numpy().copy()
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        return values, present
+    rows = np.flatnonzero(present)
+    if pd.api.types.is_string_dtype(column.dtype) and not pd.api.types.is_object_dtype(column.dtype):
+        blank = np.fromiter((not v.strip() for v in values[rows].tolist()), dtype=bool, count=len(rows))
+        present[rows[blank]] = False
+        return values, present
+    for i in rows.tolist():
+        value = values[i]
+        if isinstance(value, str):
+            if not value.strip():
+                present[i] = False
+        elif isinstance(value, pd.Timestamp):
+            values[i] = value.to_pydatetime()
+    return values, present
+
+
+def _is_typed(column: pd.Series) -> bool:
+    """Whether every value of the column has one Python type (text, integer, float or bool
+    columns): its distinct values can then be found by pandas, which equates 1 and True only
+    in columns of mixed objects."""
+    return not pd.api.types.is_object_dtype(column.dtype) and (
+        pd.api.types.is_string_dtype(column.dtype)
+        or pd.api.types.is_numeric_dtype(column.dtype)
+        or pd.api.types.is_bool_dtype(column.dtype)
+    )
+
+
+def _int_bounds(name: str) -> tuple[int, int] | None:
+    """The model's (ge, le) of an integer property, read from its field metadata."""
+    if name.startswith("beneficiaries_"):
+        field = Beneficiaries.model_fields[name.removeprefix("beneficiaries_")]
+    elif name in HazardPropertiesIn.model_fields:
+        field = HazardPropertiesIn.model_fields[name]
+    else:
+        return None
+    low = next((m.ge for m in field.metadata if hasattr(m, "ge")), None)
+    high = next((m.le for m in field.metadata if hasattr(m, "le")), None)
+    return (int(low), int(high)) if low is not None and high is not None else None
+
+
+def validate_hazard_frame(
+    frame: pd.DataFrame, field_prefix: str = ""
+) -> tuple[list[HazardColumns | None], list[dict[str, Any]]]:
+    """:func:`validate_hazard_properties` of :func:`frame_records`, column by column.
+
+    Same rules, same values and the same errors, without a model per row: free text is checked
+    with length tests, integer columns against the model's bounds, and every other column is
+    validated by the model once per distinct value (files repeat their codes). A row with
+    anything these checks do not accept as plainly valid (a missing classification, a value the
+    model refuses, text with surrounding blanks, a column that is not a hazard property…) is
+    validated by the model as a whole, so its errors read exactly as for a single feature.
+    """
+    count = len(frame)
+    if any(str(key) not in _TEXT_FIELDS and str(key) not in _COLUMN_OF for key in frame.columns):
+        validated, model_errors = validate_hazard_properties(frame_records(frame), field_prefix)
+        return [None if v is None else HazardColumns(v.columns()) for v in validated], model_errors
+
+    slow = np.zeros(count, dtype=bool)
+    values: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # flat name -> (validated values, present)
+    for key in frame.columns:
+        name = str(key)
+        column = frame[key]
+        raw, present = _present_values(column)
+        bounds = _int_bounds(name)
+        if name in _TEXT_FIELDS:
+            ok = _text_ok(raw, present, _TEXT_FIELDS[name])
+            out = raw
+        elif bounds is not None and pd.api.types.is_integer_dtype(column.dtype):
+            numbers = column.to_numpy()
+            ok = present & (numbers >= bounds[0]) & (numbers <= bounds[1])
+            out = raw
+        else:
+            out, ok = _distinct_values(name, column, raw, present)
+        slow |= present & ~ok
+        values[name] = (out, present)
+    if "classification" in values:
+        slow |= ~values["classification"][1]  # required: the model says so in its words
+    else:
+        slow[:] = True
+
+    fast = np.flatnonzero(~slow)
+    defaults = HazardPropertiesIn(classification="SHA").columns()
+    flat: dict[str, list[Any]] = {}
+    for name in (*EDITABLE_COLUMNS, "evidence_direct", "evidence_indirect"):
+        if name == "evidence":
+            continue
+        default = defaults[name] if name in defaults else defaults["evidence"][name.removeprefix("evidence_")]
+        if name in values:
+            out, present = values[name]
+            column_values = [
+                v if p else default for v, p in zip(out[fast].tolist(), present[fast].tolist(), strict=True)
+            ]
+        else:
+            column_values = [default] * len(fast)
+        flat[name] = column_values
+    flat["evidence"] = [
+        {"direct": d, "indirect": i}
+        for d, i in zip(flat.pop("evidence_direct"), flat.pop("evidence_indirect"), strict=True)
+    ]
+    names = list(EDITABLE_COLUMNS)
+    results: list[HazardColumns | None] = [None] * count
+    for i, row in zip(fast.tolist(), zip(*(flat[n] for n in names), strict=True), strict=True):
+        results[i] = HazardColumns(zip(names, row, strict=True))
+    errors: list[dict[str, Any]] = []
+    rows = np.flatnonzero(slow)
+    if len(rows):
+        validated, slow_errors = validate_hazard_properties(frame_records(frame.iloc[rows]), field_prefix)
+        for position, v in zip(rows.tolist(), validated, strict=True):
+            results[position] = None if v is None else HazardColumns(v.columns())
+        for error in slow_errors:
+            errors.append({**error, "index": int(rows[int(error["index"])])})
+    return results, errors
+
+
+def _text_ok(raw: np.ndarray, present: np.ndarray, limit: int) -> np.ndarray:
+    """Free text that is plainly valid: text, no surrounding blanks (the model strips them; so
+    do Python's rules, which count at least the same characters as blanks), ≤ ``limit`` long."""
+    ok = np.zeros(len(raw), dtype=bool)
+    rows = np.flatnonzero(present)
+    ok[rows] = np.fromiter(
+        (type(v) is str and len(v) <= limit and v == v.strip() for v in raw[rows].tolist()),
+        dtype=bool,
+        count=len(rows),
+    )
+    return ok
+
+
+def _distinct_values(
+    name: str, column: pd.Series, raw: np.ndarray, present: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct value validated once by the model; (validated values, valid)."""
+    path = _COLUMN_OF[name]
+    out = np.full(len(raw), None, dtype=object)
+    ok = np.zeros(len(raw), dtype=bool)
+    rows = np.flatnonzero(present)
+    if not len(rows):
+        return out, ok
+    if _is_typed(column):
+        codes, _distinct = pd.factorize(column.iloc[rows])
+        first = np.unique(codes, return_index=True)[1]  # the first row of each distinct value
+        checked = [_validate_one(name, raw[rows[j]], path) for j in first.tolist()]
+        found = np.empty(len(checked), dtype=object)
+        found[:] = [c[1] for c in checked]
+        ok[rows] = np.array([c[0] for c in checked], dtype=bool)[codes]
+        out[rows] = found[codes]
+        return out, ok
+    seen: dict[tuple[type, Any], tuple[bool, Any]] = {}
+    for i in rows.tolist():
+        value = raw[i]
+        try:
+            known = seen.get((type(value), value))
+        except TypeError:  # unhashable (a list from JSON): the model sees the whole row
+            continue
+        if known is None:
+            known = seen[(type(value), value)] = _validate_one(name, value, path)
+        ok[i], out[i] = known
+    return out, ok
+
+
+def _validate_one(name: str, value: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    """(valid, validated column value) of one flat property, by the model itself."""
+    row = {name: value} if name == "classification" else {"classification": "SHA", name: value}
+    try:
+        columns = HazardPropertiesIn.model_validate(row).columns()
+    except ValidationError:
+        return False, None
+    found: Any = columns
+    for part in path:
+        found = found[part]
+    return True, found

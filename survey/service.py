@@ -46,6 +46,7 @@ from geo.checks import (
 from survey.models import REVIEW_STATUSES, HazardArea
 from survey.schemas import (
     EDITABLE_COLUMNS,
+    HazardColumns,
     HazardPropertiesIn,
     validate_hazard_properties,
 )
@@ -255,7 +256,7 @@ def insert_hazard_areas(
     db: Session,
     programme: Programme,
     checks: Sequence[FeatureCheck],
-    attributes: pd.DataFrame | Sequence[Mapping[str, Any] | HazardPropertiesIn],
+    attributes: pd.DataFrame | Sequence[Mapping[str, Any] | HazardPropertiesIn | HazardColumns],
     *,
     actor: str | None = None,
     import_id: int | None = None,
@@ -283,7 +284,9 @@ def insert_hazard_areas(
         raise Problem(
             422, f"{len(rejected)} rejected feature(s) cannot be stored (first: index {rejected[0]})."
         )
-    if isinstance(attributes, pd.DataFrame) or not all(isinstance(a, HazardPropertiesIn) for a in attributes):
+    if isinstance(attributes, pd.DataFrame) or not all(
+        isinstance(a, HazardPropertiesIn | HazardColumns) for a in attributes
+    ):
         records = _records(attributes, count)  # type: ignore[arg-type]
         validated, errors = validate_hazard_properties(records)
         if errors:
@@ -329,7 +332,7 @@ def insert_hazard_areas(
             (
                 i,
                 references[i],
-                orjson.dumps(properties[i].columns()).decode(),
+                orjson.dumps(_columns(properties[i])).decode(),
                 raw_hexes[i],
                 indexes[i],
                 statuses[i],
@@ -340,35 +343,59 @@ def insert_hazard_areas(
     db.execute(text(f"ANALYZE {table}"))
     # JIT compilation costs more than it saves on these statements.
     db.execute(text("SET LOCAL jit = off"))
+    # The admin areas first, one row per polygon, in a table of their own: joined from a CTE, the
+    # planner (which cannot estimate a spatial join) guessed one row and could loop over it.
+    admin = f"{table}_admin"
+    db.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE {admin} ON COMMIT DROP AS
+            WITH {_admin_ctes(geometry_table, "idx", "geom")}
+            SELECT key,
+                   max(code) FILTER (WHERE level = 1) AS admin1_code,
+                   max(name) FILTER (WHERE level = 1) AS admin1_name,
+                   max(code) FILTER (WHERE level = 2) AS admin2_code,
+                   max(name) FILTER (WHERE level = 2) AS admin2_name
+            FROM best GROUP BY key
+            """
+        ),
+        {"p": programme.id},
+    )
+    db.execute(text(f"ANALYZE {admin}"))
     columns = ", ".join(EDITABLE_COLUMNS)
     values = ", ".join(f"r.{c}" for c in EDITABLE_COLUMNS)
     rows = db.execute(
         text(
             f"""
-            WITH {_admin_ctes(geometry_table, "idx", "geom")}
             INSERT INTO hazard_areas (programme_id, reference, {columns}, geom, raw_geom, area_m2,
                 remaining_geom, remaining_m2, admin1_code, admin1_name, admin2_code, admin2_name,
                 review_status, import_id, source_index, created_by, updated_by)
-            SELECT :p, n.reference, {values}, g.geom, n.raw, m.m2, g.geom, m.m2,
-                   a1.code, a1.name, a2.code, a2.name,
+            SELECT :p, n.reference, {values}, g.geom, n.raw, g.m2, g.geom, g.m2,
+                   a.admin1_code, a.admin1_name, a.admin2_code, a.admin2_name,
                    n.review_status, :import_id, n.source_index, :actor, :actor
             FROM {table} n
-            JOIN {geometry_table} g ON g.idx = n.ord
-            CROSS JOIN LATERAL (SELECT ST_Area(g.geom::geography) AS m2) m
+            -- OFFSET 0 keeps the subquery whole: pulled up, the geodesic area (the costliest
+            -- expression here) was computed once for each of the two columns that use it.
+            JOIN (SELECT idx, geom, ST_Area(geom::geography) AS m2 FROM {geometry_table} OFFSET 0) g
+                 ON g.idx = n.ord
             CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, n.props) r
-            LEFT JOIN best a1 ON a1.key = n.ord AND a1.level = 1
-            LEFT JOIN best a2 ON a2.key = n.ord AND a2.level = 2
+            LEFT JOIN {admin} a ON a.key = n.ord
             ORDER BY n.ord
             RETURNING id, reference
             """
         ),
         {"p": programme.id, "import_id": import_id, "actor": actor or db.info.get("actor")},
     ).all()
+    db.execute(text(f"DROP TABLE {admin}"))
     db.execute(text(f"DROP TABLE {table}"))
     if own_table:
         db.execute(text(f"DROP TABLE {geometry_table}"))
     by_reference = {str(ref): int(i) for i, ref in rows}
     return [by_reference[r] for r in references]
+
+
+def _columns(properties: HazardPropertiesIn | HazardColumns) -> dict[str, Any]:
+    return properties if isinstance(properties, HazardColumns) else properties.columns()
 
 
 def _hex(geom: BaseGeometry) -> str:

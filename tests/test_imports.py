@@ -631,3 +631,55 @@ def test_concurrent_uploads_of_the_same_file_store_it_once(engine: Engine, sql: 
     thread.join(timeout=120)
     assert results and results[0].status == 200 and results[0].report["replayed"] is True
     assert _count(sql, "hazard_areas") == 3 and _count(sql, "imports") == 1
+
+
+@pytest.mark.parametrize("text_dtype", ["object", "str"])
+def test_column_wise_attribute_checks_match_the_model_row_by_row(text_dtype: str) -> None:
+    """Files are validated column by column; values and errors are those of the model per row."""
+    import pandas as pd
+
+    from survey.schemas import frame_records, validate_hazard_frame, validate_hazard_properties
+
+    frame = pd.DataFrame(
+        {
+            "name": [" padded ", "x" * 201, "ok", None, "", "fine", "a\x1fb", "Ḿ\u3000", "plain"],
+            "classification": ["sha", "CHA", None, "XXX", "SHA", " cha ", "SHA", "SHA", "CHA"],
+            "status": ["worked on", "bad", "open", None, "closed", "open", "OPEN", "open", "closed"],
+            "contamination_types": ["AP,uxo", "AP;AP", "foo", None, "", "AP", "AT", "cm|MIX", "IED"],
+            "beneficiaries_women": [1, -1, 3, None, 2.5, True, 0, 100_000_001, 7],
+            "priority": [1, 6, None, 2, 3, 5, 1, 0, 4],
+            "blockages": ["a," * 60, "road", None, "x" * 201, "a,b", "", "road", "road", "school"],
+            "evidence_direct": ["marking", None, "", "mine seen;accident", "x" * 201, "a", "b", "c", "d"],
+            "status_date": [
+                "2024-01-02",
+                "not a date",
+                None,
+                pd.Timestamp("2024-01-01"),
+                "",
+                None,
+                "2024-05-05T10:00:00Z",
+                None,
+                None,
+            ],
+        },
+        dtype=object,
+    )
+    frames = [
+        frame.astype({"name": text_dtype, "classification": text_dtype, "blockages": text_dtype}),
+        frame.drop(columns=["classification"]),
+        frame.assign(area_m2=1),  # a read-only property: the model explains why
+        frame.assign(priority=[1, 2, 3, 4, 5, 1, 2, 3, 4]).astype({"priority": "int64"}),
+        frame.assign(beneficiaries_men=[0, 5, -3, 10**9, 2, 2, 2, 2, 2]).astype(
+            {"beneficiaries_men": "int64"}
+        ),
+    ]
+    for case in frames:
+        columns, errors = validate_hazard_frame(case, "properties")
+        validated, expected_errors = validate_hazard_properties(frame_records(case), "properties")
+        assert errors == expected_errors
+        assert [None if c is None else dict(c) for c in columns] == [
+            None if v is None else v.columns() for v in validated
+        ]
+    # Not vacuous: the first case has rows of both kinds.
+    columns, errors = validate_hazard_frame(frames[0], "properties")
+    assert sum(c is not None for c in columns) >= 2 and len({e["index"] for e in errors}) >= 4
