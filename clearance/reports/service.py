@@ -276,12 +276,27 @@ def _branches(needs_admin: bool, live: bool = True) -> list[Branch]:
     records that have no hazard area (only when grouping or filtering by admin area).
     ``live``: the sources are the tables themselves (not rows rebuilt for ``as_of``)."""
 
-    def laterals(point: str, only_if: str) -> str:
+    def placed(
+        dims: tuple[str, str, str, str],
+        measures: dict[str, str],
+        joins: str,
+        where: str,
+        point: str,
+        only_if: str,
+    ) -> list[Branch]:
+        """Records placed by the hazard area ``h`` they are joined to, or, without one, by the
+        admin areas containing ``point``. Two branches when admin areas are needed, so that
+        the spatial lookups (and the restarted sort of their LIMIT 1) cost nothing for the
+        records that have a hazard area: about 0.1 s for the 40,000 items, tasks and visits
+        of the benchmark. Each record is in one of the two (h.id is null or not)."""
         if not needs_admin:
-            return ""
-        return f"{_admin_lateral('a1', 1, point, only_if)}\n{_admin_lateral('a2', 2, point, only_if)}"
+            return [Branch(_dims(*dims), measures, f"{joins}\nWHERE {where}")]
+        lookups = f"{_admin_lateral('a1', 1, point, only_if)}\n{_admin_lateral('a2', 2, point, only_if)}"
+        return [
+            Branch(_dims(*dims), measures, f"{joins}\nWHERE h.id IS NOT NULL AND {where}"),
+            Branch(_dims(*dims, "a1", "a2"), measures, f"{joins}\n{lookups}\nWHERE h.id IS NULL AND {where}"),
+        ]
 
-    admin = ("a1", "a2") if needs_admin else (None, None)
     releases = Branch(
         _dims("h", "r.organisation_id", "r.release_date", "r.method"),
         {
@@ -332,24 +347,26 @@ def _branches(needs_admin: bool, live: bool = True) -> list[Branch]:
     ORDER BY z.id, r.id DESC
 ) h WHERE true""",
     )
-    items = Branch(
-        _dims("h", "t.organisation_id", "i.found_on", "NULL::text", *admin),
+    items = placed(
+        ("h", "t.organisation_id", "i.found_on", "NULL::text"),
         {f"items_{g}": f"sum(i.quantity) FILTER (WHERE c.report_group = '{g}')" for g in ITEM_GROUPS},
-        f"""FROM ei i
+        """FROM ei i
 JOIN eo_catalogue c ON c.id = i.catalogue_id
 LEFT JOIN tk t ON t.id = i.task_id
-LEFT JOIN task_place h ON h.task_id = i.task_id
-{laterals("coalesce(i.location, t.point)", "h.id IS NULL")}
-WHERE i.disposal_method IN {DESTROYED!r} AND {_in_period("i.found_on")}""",
+LEFT JOIN task_place h ON h.task_id = i.task_id""",
+        f"i.disposal_method IN {DESTROYED!r} AND {_in_period('i.found_on')}",
+        "coalesce(i.location, t.point)",
+        "true",
     )
     task_day = "coalesce(t.actual_end, t.updated_at::date)"
-    tasks = Branch(
-        _dims("h", "t.organisation_id", task_day, "NULL::text", *admin),
+    tasks = placed(
+        ("h", "t.organisation_id", task_day, "NULL::text"),
         {"tasks_completed": "count(*)"},
-        f"""FROM tk t
-LEFT JOIN task_place h ON h.task_id = t.id
-{laterals("t.point", "h.id IS NULL")}
-WHERE t.status = 'completed' AND {_in_period(task_day)}""",
+        """FROM tk t
+LEFT JOIN task_place h ON h.task_id = t.id""",
+        f"t.status = 'completed' AND {_in_period(task_day)}",
+        "t.point",
+        "true",
     )
 
     def by_id(alias: str, source: str, key: str) -> str:
@@ -363,17 +380,18 @@ WHERE t.status = 'completed' AND {_in_period(task_day)}""",
             )
         return f"LEFT JOIN {source} {alias} ON {alias}.id = {key}"
 
-    visits = Branch(
-        _dims("h", "v.organisation_id", "v.visit_date", "NULL::text", *admin),
+    visits = placed(
+        ("h", "v.organisation_id", "v.visit_date", "NULL::text"),
         {"qa_visits": "count(*)", "qa_passed": f"count(*) FILTER (WHERE v.result IN {QA_PASSED!r})"},
         f"""FROM qv v
 {by_id("r", "lr", "v.land_release_id")}
 LEFT JOIN task_hazard x ON x.task_id = v.task_id
-{by_id("h", "hall", "coalesce(r.hazard_area_id, x.hazard_area_id)")}
-{laterals("ST_PointOnSurface(v.location)", "h.id IS NULL AND v.location IS NOT NULL")}
-WHERE {_in_period("v.visit_date")}""",
+{by_id("h", "hall", "coalesce(r.hazard_area_id, x.hazard_area_id)")}""",
+        _in_period("v.visit_date"),
+        "ST_PointOnSurface(v.location)",
+        "v.location IS NOT NULL",
     )
-    return [releases, hazards, closed, items, tasks, visits]
+    return [releases, hazards, closed, *items, *tasks, *visits]
 
 
 def _branch_sql(branch: Branch, keys: list[str], f: Filters) -> str:
