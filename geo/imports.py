@@ -35,6 +35,8 @@ from app.settings import Settings, get_settings
 from geo.import_models import IMPORT_LAYERS, Import
 from geo.io import SourceFrame, read_upload
 
+# From this many polygons on, their areas are computed on a second connection meanwhile.
+BACKGROUND_AREAS_FROM = 2_000
 # Fields an evidence-point file may carry (after the mapping); the location comes separately.
 EVIDENCE_FIELDS = ("evidence_type", "direct", "description", "survey_id")
 _TRUE = {"true", "t", "yes", "y", "1", "direct", "oui", "si", "نعم"}
@@ -311,16 +313,28 @@ def _store_points(
 
 # -- hazard areas --------------------------------------------------------------------------
 def _check_hazards(
-    db: Session, programme: Programme, source: SourceFrame, geometry: np.ndarray, progress: Progress
-) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], str]:
-    """(per-feature results, FeatureChecks, validated attributes, possible duplicates, and the
-    temporary table holding the accepted polygons in order, for the insert)."""
-    from geo.checks import check_polygons, find_possible_duplicates, load_temp_geometries
+    db: Session,
+    programme: Programme,
+    source: SourceFrame,
+    geometry: np.ndarray,
+    progress: Progress,
+    will_store: bool,
+) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], str, Any]:
+    """(per-feature results, FeatureChecks, validated attributes, possible duplicates, the
+    temporary table holding the accepted polygons in order, for the insert, and their areas
+    being computed (an :class:`AreasInBackground` of the geometrically valid ones, or None))."""
+    from geo.checks import AreasInBackground, check_polygons, find_possible_duplicates, load_temp_geometries
     from survey.schemas import validate_hazard_frame
 
     count = len(geometry)
     progress("checking", 0, count)
     checks = check_polygons(geometry, programme.id, db)
+    areas = None
+    if will_store and count >= BACKGROUND_AREAS_FROM:
+        # Their geodesic areas are computed meanwhile, on another connection (see AreasInBackground).
+        valid = np.empty(sum(c.geometry is not None for c in checks), dtype=object)
+        valid[:] = [c.geometry for c in checks if c.geometry is not None]
+        areas = AreasInBackground(db, valid)
     # Validated once here, column by column; the validated attributes go straight to the insert.
     properties, errors = validate_hazard_frame(source.attributes, field_prefix="")
     attribute_errors: dict[int, list[str]] = {}
@@ -352,7 +366,7 @@ def _check_hazards(
         entry["index"] = by_position[duplicate.index]
         found.append(entry)
     progress("duplicates", len(accepted), len(accepted))
-    return features, checks, properties, found, loaded
+    return features, checks, properties, found, loaded, areas
 
 
 def _store_hazards(
@@ -364,9 +378,15 @@ def _store_hazards(
     import_id: int,
     actor: str,
     geometry_table: str,
+    areas: Any,
 ) -> int:
     from survey.service import insert_hazard_areas
 
+    area_m2 = None
+    if areas is not None:
+        # The areas are of the features with a geometry, in order; the kept ones are among them.
+        valid = np.flatnonzero([c.geometry is not None for c in checks])
+        area_m2 = areas.result()[np.searchsorted(valid, keep)]
     inserted = insert_hazard_areas(
         db,
         programme,
@@ -376,6 +396,7 @@ def _store_hazards(
         import_id=import_id,
         source_index=keep.tolist(),
         geometry_table=geometry_table,
+        area_m2=area_m2,
     )
     return len(inserted)
 
@@ -458,9 +479,10 @@ def run_import(
     properties: list[Any] = []
     point_columns: dict[str, np.ndarray] = {}
     geometry_table = ""
+    areas = None
     if options.layer == "hazard_areas":
-        features, checks, properties, duplicates, geometry_table = _check_hazards(
-            db, programme, source, geometry, progress
+        features, checks, properties, duplicates, geometry_table, areas = _check_hazards(
+            db, programme, source, geometry, progress, will_store=not options.dry_run
         )
     else:
         progress("checking", 0, count)
@@ -512,7 +534,9 @@ def run_import(
     import_id = int(db.execute(text("SELECT nextval(pg_get_serial_sequence('imports', 'id'))")).scalar_one())
     if options.layer == "hazard_areas":
         # keep is exactly the accepted features, in order: the table loaded for the duplicates check.
-        stored = _store_hazards(db, programme, checks, properties, keep, import_id, actor, geometry_table)
+        stored = _store_hazards(
+            db, programme, checks, properties, keep, import_id, actor, geometry_table, areas
+        )
     else:
         stored = _store_points(db, programme, point_columns, keep, import_id, actor)
     report["counts"]["stored"] = stored

@@ -263,6 +263,7 @@ def insert_hazard_areas(
     source_index: Sequence[int] | None = None,
     review_status: str | Sequence[str] = "draft",
     geometry_table: str | None = None,
+    area_m2: Sequence[float] | None = None,
 ) -> list[int]:
     """Insert checked hazard polygons with their attributes; returns the new ids in input order.
 
@@ -275,6 +276,8 @@ def insert_hazard_areas(
     (nothing is written then). ``geometry_table`` names a table from
     :func:`geo.checks.load_temp_geometries` (``index=True``) already holding ``checks[i].geometry``
     at ``idx = i`` (an import loads its polygons once for the duplicates check and the insert).
+    ``area_m2`` may give ``ST_Area(geom::geography)`` of each geometry, already computed by
+    :class:`geo.checks.AreasInBackground`; otherwise the insert computes it.
     """
     count = len(checks)
     if count == 0:
@@ -317,17 +320,20 @@ def insert_hazard_areas(
         for i, h in zip(has_raw, shapely.to_wkb(flat_raw, hex=True, include_srid=True), strict=True):
             raw_hexes[int(i)] = str(h)
 
+    areas: list[float | None] = [None] * count if area_m2 is None else [float(a) for a in area_m2]
+    if len(areas) != count:
+        raise ValueError(f"{len(areas)} areas for {count} features")
     table = f"tmp_new_hazards_{uuid.uuid4().hex[:10]}"
     db.execute(
         text(
             f"CREATE TEMP TABLE {table} (ord int PRIMARY KEY, reference text, props jsonb, "
-            "raw geometry(Geometry, 4326), source_index int, review_status text) ON COMMIT DROP"
+            "raw geometry(Geometry, 4326), source_index int, review_status text, m2 float8) ON COMMIT DROP"
         )
     )
     copy_rows(
         db,
         table,
-        ("ord", "reference", "props", "raw", "source_index", "review_status"),
+        ("ord", "reference", "props", "raw", "source_index", "review_status", "m2"),
         [
             (
                 i,
@@ -336,6 +342,7 @@ def insert_hazard_areas(
                 raw_hexes[i],
                 indexes[i],
                 statuses[i],
+                areas[i],
             )
             for i in range(count)
         ],
@@ -364,20 +371,24 @@ def insert_hazard_areas(
     db.execute(text(f"ANALYZE {admin}"))
     columns = ", ".join(EDITABLE_COLUMNS)
     values = ", ".join(f"r.{c}" for c in EDITABLE_COLUMNS)
+    if area_m2 is None:
+        # OFFSET 0 keeps the subquery whole: pulled up, the geodesic area (the costliest
+        # expression here) was computed once for each of the two columns that use it.
+        geometries = f"(SELECT idx, geom, ST_Area(geom::geography) AS m2 FROM {geometry_table} OFFSET 0)"
+    else:
+        geometries = f"(SELECT idx, geom, NULL::float8 AS m2 FROM {geometry_table})"
     rows = db.execute(
         text(
             f"""
             INSERT INTO hazard_areas (programme_id, reference, {columns}, geom, raw_geom, area_m2,
                 remaining_geom, remaining_m2, admin1_code, admin1_name, admin2_code, admin2_name,
                 review_status, import_id, source_index, created_by, updated_by)
-            SELECT :p, n.reference, {values}, g.geom, n.raw, g.m2, g.geom, g.m2,
+            SELECT :p, n.reference, {values}, g.geom, n.raw, coalesce(n.m2, g.m2), g.geom,
+                   coalesce(n.m2, g.m2),
                    a.admin1_code, a.admin1_name, a.admin2_code, a.admin2_name,
                    n.review_status, :import_id, n.source_index, :actor, :actor
             FROM {table} n
-            -- OFFSET 0 keeps the subquery whole: pulled up, the geodesic area (the costliest
-            -- expression here) was computed once for each of the two columns that use it.
-            JOIN (SELECT idx, geom, ST_Area(geom::geography) AS m2 FROM {geometry_table} OFFSET 0) g
-                 ON g.idx = n.ord
+            JOIN {geometries} g ON g.idx = n.ord
             CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, n.props) r
             LEFT JOIN {admin} a ON a.key = n.ord
             ORDER BY n.ord

@@ -683,3 +683,37 @@ def test_column_wise_attribute_checks_match_the_model_row_by_row(text_dtype: str
     # Not vacuous: the first case has rows of both kinds.
     columns, errors = validate_hazard_frame(frames[0], "properties")
     assert sum(c is not None for c in columns) >= 2 and len({e["index"] for e in errors}) >= 4
+
+
+def test_areas_computed_on_a_second_connection_are_postgis_areas(
+    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large imports compute ST_Area meanwhile on another connection: the same values, each for
+    its own feature even when features before it were rejected (geometry or attributes)."""
+    import geo.imports
+
+    monkeypatch.setattr(geo.imports, "BACKGROUND_AREAS_FROM", 1)
+    polygons = [
+        POLYGONS[0],
+        box(10.0, 10.0, 10.01, 10.01),  # outside Somalia: rejected by the geometry checks
+        POLYGONS[1],
+        POLYGONS[2].buffer(0.001),  # rejected by its attributes below
+        box(45.40, 2.10, 45.43, 2.12),
+    ]
+    frame = gpd.GeoDataFrame(
+        {"classification": ["SHA", "SHA", "CHA", "XXX", "SHA"]}, geometry=polygons, crs="EPSG:4326"
+    )
+    data = _write_vector(tmp_path, frame, ".gpkg", "GPKG")
+    response = _upload(client, surveyor, "five.gpkg", data, skip_invalid=True)
+    assert response.status_code == 201, response.text
+    assert response.json()["counts"]["stored"] == 3
+    rows = sql(
+        "SELECT source_index, area_m2, remaining_m2, ST_Area(geom::geography) FROM hazard_areas "
+        "ORDER BY source_index"
+    )
+    assert [r[0] for r in rows] == [0, 2, 4]
+    for (index, area, remaining, postgis), polygon in zip(
+        rows, [polygons[0], polygons[2], polygons[4]], strict=True
+    ):
+        assert area == remaining == pytest.approx(postgis, rel=1e-12), index
+        assert area == pytest.approx(_geodesic_area(polygon), rel=1e-6), index
