@@ -568,6 +568,18 @@ def copy_rows(db: Session, table: str, columns: Sequence[str], rows: Sequence[Se
         cursor.close()
 
 
+def copy_lines(db: Session, table: str, columns: Sequence[str], lines: Sequence[str]) -> None:
+    """COPY rows already in COPY text format (tab-separated, escaped) into ``table``."""
+    raw: Any = db.connection().connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.copy_expert(
+            f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
+        )
+    finally:
+        cursor.close()
+
+
 def _copy_value(value: Any) -> str:
     if value is None:
         return "\\N"

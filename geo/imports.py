@@ -385,8 +385,11 @@ def _store_hazards(
     area_m2 = None
     if areas is not None:
         # The areas are of the features with a geometry, in order; the kept ones are among them.
-        valid = np.flatnonzero([c.geometry is not None for c in checks])
-        area_m2 = areas.result()[np.searchsorted(valid, keep)]
+        positions = np.searchsorted(np.flatnonzero([c.geometry is not None for c in checks]), keep)
+
+        def area_m2() -> Any:
+            return areas.result()[positions]
+
     inserted = insert_hazard_areas(
         db,
         programme,

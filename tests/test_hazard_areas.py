@@ -686,3 +686,25 @@ def test_as_of_pages_without_gaps_or_repeats(
         url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
     assert seen == sorted(ids)
     assert not set(later) & set(seen)
+
+
+def test_awkward_text_is_stored_as_sent(client: TestClient, surveyor: dict[str, str], sql: Sql) -> None:
+    """Properties travel to the database as COPY text: quotes, backslashes, tabs, newlines,
+    braces and 'NULL' come back exactly as sent, in text, list and JSON properties alike."""
+    awkward = 'a "quoted" \\ back\\slash\ttab\nline {brace} NULL, 😀 عربي'
+    created = create(
+        client,
+        surveyor,
+        name=awkward[:200],
+        notes=awkward + "\r\n\\N",
+        evidence={"direct": [awkward, "NULL", ""], "indirect": ['{"x": 1}']},
+        blockages=[awkward, "\\N"],
+        status_date="2026-03-01T10:00:00+03:00",
+    )
+    props = client.get(f"{URL}/{created['id']}", headers=surveyor).json()["properties"]
+    assert props["name"] == awkward[:200]
+    assert props["notes"] == awkward + "\r\n\\N"
+    assert props["evidence"] == {"direct": [awkward, "NULL", ""], "indirect": ['{"x": 1}']}
+    assert props["blockages"] == [awkward, "\\N"]
+    stored = sql("SELECT status_date = '2026-03-01T07:00:00Z', blockages[2] FROM hazard_areas")[0]
+    assert stored == (True, "\\N")
