@@ -583,3 +583,27 @@ def test_time_series_refuses_an_endless_period(client: Any, make_user: Callable[
         "/api/v1/summaries/time-series?programme=SOM&from=2020-01-01&to=2020-12-31", headers=headers
     )
     assert fine.status_code == 200 and len(fine.json()["months"]) == 12
+
+
+def test_the_summary_reads_hazard_areas_and_releases_from_covering_indexes(
+    sql: Callable[..., list[Any]],
+) -> None:
+    """The summary reads a dozen small columns of each hazard area and release; migration 0008
+    keeps them in two indexes so that it never scans the wide rows (geometries, TOAST). A column
+    the figures start reading must be added there too, or every summary reads the tables again."""
+
+    def columns(index: str) -> set[str]:
+        rows = sql(
+            "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE c.relname = :index",
+            index=index,
+        )
+        return {r[0] for r in rows}
+
+    hazard = {*service.HAZARD_FIGURE_COLUMNS, "programme_id", "review_status", "contamination_types"}
+    assert hazard <= columns("ix_hazard_areas_summary"), hazard - columns("ix_hazard_areas_summary")
+    release = {c.strip() for c in service.SOURCES["land_releases"][0].split(",")}
+    assert release <= columns("ix_land_releases_hazard_area_id"), release - columns(
+        "ix_land_releases_hazard_area_id"
+    )
