@@ -339,7 +339,7 @@ def insert_hazard_areas(
     encoded = [
         [str(i) for i in range(count)],
         [_copy_text(r) for r in references],
-        *([_copy_text(row[column]) for row in property_rows] for column in EDITABLE_COLUMNS),
+        *(_copy_column([row[column] for row in property_rows]) for column in EDITABLE_COLUMNS),
         ["\\N" if h is None else h for h in raw_hexes],
         ["\\N" if i is None else str(int(i)) for i in indexes],
         [_copy_text(s) for s in statuses],
@@ -429,6 +429,28 @@ def _copy_areas(db: Session, table: str, areas: NDArray[np.float64]) -> None:
         cursor.copy_expert(f"COPY {table} (idx, m2) FROM STDIN WITH (FORMAT binary)", io.BytesIO(data))
     finally:
         cursor.close()
+
+
+def _copy_column(values: list[Any]) -> list[str]:
+    """:func:`_copy_text` of a whole column: text columns are escaped in one pass over the
+    joined column (value by value, the escaping cost about 1 s per 50,000 rows of 16 columns)."""
+    if all(v is None or type(v) is str for v in values):
+        joined = "\x1e".join("" if v is None else v for v in values)
+        escaped = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        parts = escaped.split("\x1e")
+        if len(parts) == len(values):  # else a value held the separator: value by value below
+            return ["\\N" if v is None else p for v, p in zip(values, parts, strict=True)]
+    cache: dict[Any, str] = {}
+    out = []
+    for v in values:
+        key = tuple(v) if isinstance(v, list) else None
+        if key is not None:
+            if key not in cache:
+                cache[key] = _copy_text(v)
+            out.append(cache[key])
+        else:
+            out.append(_copy_text(v))
+    return out
 
 
 def _copy_text(value: Any) -> str:

@@ -696,14 +696,14 @@ def test_awkward_text_is_stored_as_sent(client: TestClient, surveyor: dict[str, 
         client,
         surveyor,
         name=awkward[:200],
-        notes=awkward + "\r\n\\N",
+        notes=awkward + "\r\n\\N\x1e",
         evidence={"direct": [awkward, "NULL", ""], "indirect": ['{"x": 1}']},
         blockages=[awkward, "\\N"],
         status_date="2026-03-01T10:00:00+03:00",
     )
     props = client.get(f"{URL}/{created['id']}", headers=surveyor).json()["properties"]
     assert props["name"] == awkward[:200]
-    assert props["notes"] == awkward + "\r\n\\N"
+    assert props["notes"] == awkward + "\r\n\\N\x1e"
     assert props["evidence"] == {"direct": [awkward, "NULL", ""], "indirect": ['{"x": 1}']}
     assert props["blockages"] == [awkward, "\\N"]
     stored = sql("SELECT status_date = '2026-03-01T07:00:00Z', blockages[2] FROM hazard_areas")[0]
