@@ -13,7 +13,9 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 from rich.console import Console
 from shapely.geometry import Point, box, mapping, shape
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db import new_session
@@ -708,3 +710,23 @@ def test_awkward_text_is_stored_as_sent(client: TestClient, surveyor: dict[str, 
     assert props["blockages"] == [awkward, "\\N"]
     stored = sql("SELECT status_date = '2026-03-01T07:00:00Z', blockages[2] FROM hazard_areas")[0]
     assert stored == (True, "\\N")
+
+
+def test_row_triggers_still_fill_and_check_what_an_insert_leaves_out(engine: Engine) -> None:
+    """0009 lets the insert triggers skip rows with nothing to do; rows that need them get them."""
+    insert = (
+        "INSERT INTO hazard_areas (programme_id, reference, classification, geom{cols}) "
+        "SELECT p.id, :ref, 'SHA', ST_Multi(ST_GeomFromText(:wkt, 4326)){vals} FROM programmes p "
+        "WHERE p.code = 'SOM' RETURNING area_m2, remaining_m2, ST_Equals(remaining_geom, geom)"
+    )
+    with engine.begin() as conn:  # nothing computed: the trigger fills area and remaining
+        area, remaining, same = conn.execute(
+            text(insert.format(cols="", vals="")), {"ref": "SOM-HA-T1", "wkt": BAY.wkt}
+        ).one()
+    assert area == remaining == pytest.approx(geod_area(BAY), rel=1e-6) and same
+    broken = insert.format(cols=", area_m2, remaining_m2", vals=", 1000.0, 990.0")
+    with pytest.raises(DBAPIError, match="Area accounting broken"), engine.begin() as conn:
+        conn.execute(text(broken), {"ref": "SOM-HA-T2", "wkt": BAY.wkt})  # checked at commit
+    released = insert.format(cols=", area_m2, remaining_m2, cleared_m2", vals=", 1000.0, 1000.0, 5.0")
+    with pytest.raises(DBAPIError, match="Area accounting broken"), engine.begin() as conn:
+        conn.execute(text(released), {"ref": "SOM-HA-T3", "wkt": BAY.wkt})
