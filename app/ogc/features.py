@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -55,12 +55,11 @@ def stream_on(conn: Connection, sql: str, params: dict[str, Any]) -> Iterator[tu
 
 @dataclass
 class Batch:
-    """Rows of one fetch, already encoded as comma-joined Feature chunks of about CHUNK_BYTES."""
+    """Features of one fetch, encoded as comma-joined chunks of about CHUNK_BYTES."""
 
     chunks: list[bytes]
     count: int
     last_key: Any
-    last: bool  # nothing more to read for this page
 
 
 class Page:
@@ -74,6 +73,8 @@ class Page:
     def __init__(self, conn: Connection, sql: str, params: dict[str, Any], limit: int) -> None:
         self.conn = conn
         self.limit = limit
+        self.fetched = 0
+        self.exhausted = False
         self.sent = 0
         self.has_more = False
         self.closed = False
@@ -82,33 +83,38 @@ class Page:
         self.result = conn.execute(
             text(sql), params, execution_options={"stream_results": True, "yield_per": FETCH_ROWS}
         )
-        self.first = self.next()
+        self.first = self.encode(self.fetch())
 
-    def next(self) -> Batch:
-        """Fetch and encode the next batch (in a worker thread, while the previous one is sent)."""
+    @property
+    def more_to_fetch(self) -> bool:
+        return not self.exhausted and self.fetched <= self.limit
+
+    def fetch(self) -> Sequence[Any]:
+        """The next rows from the database (one call at a time: the connection is not shared)."""
         rows = self.result.fetchmany(FETCH_ROWS)
-        exhausted = len(rows) < FETCH_ROWS  # a short batch is the end: no further round trip
+        self.fetched += len(rows)
+        self.exhausted = len(rows) < FETCH_ROWS  # a short batch is the end: no further round trip
+        return rows
+
+    def encode(self, rows: Sequence[Any]) -> Batch:
+        """The rows' features as chunks of about CHUNK_BYTES (bigger ones cost more to copy and
+        send than they save, measured; one per feature would cost a send each)."""
         room = self.limit - self.sent
         if len(rows) > room:
             self.has_more = True
             rows = rows[:room]
-        # Chunks of about CHUNK_BYTES: bigger ones cost more to copy and send than they save
-        # (measured), and one per feature would cost a send each.
+        features = [row[0] for row in rows]
         chunks: list[bytes] = []
-        chunk: list[bytes] = []
-        size = 0
-        for feature, _key in rows:
-            data = feature.encode()
-            chunk.append(b"," + data if self.sent else data)
-            self.sent += 1
-            size += len(data)
-            if size >= CHUNK_BYTES:
-                chunks.append(b"".join(chunk))
-                chunk, size = [], 0
-        if chunk:
-            chunks.append(b"".join(chunk))
-        last_key = rows[-1][1] if rows else None
-        return Batch(chunks, len(rows), last_key, exhausted or self.has_more)
+        begin = size = 0
+        for i, feature in enumerate(features):
+            size += len(feature)
+            if size >= CHUNK_BYTES or i == len(features) - 1:
+                text_ = ",".join(features[begin : i + 1])
+                # Joined as text and encoded once per chunk: a per-feature encode costs more.
+                chunks.append(("," + text_ if self.sent or begin else text_).encode())
+                begin, size = i + 1, 0
+        self.sent += len(features)
+        return Batch(chunks, len(features), rows[-1][1] if rows else None)
 
     def close(self) -> None:
         if not self.closed:
@@ -126,30 +132,34 @@ def stream_items(
 ) -> AsyncIterator[bytes]:
     """The FeatureCollection, streamed: rows as PostgreSQL wrote them, then the paging members.
 
-    While one batch is sent, a worker thread fetches and encodes the next, so the database and
-    the network are busy at the same time. A page that fits in the first batch (the usual case:
-    up to FETCH_ROWS features) needs no worker thread at all.
+    Three things overlap: the database works on the next batch (a worker thread waits for it),
+    another worker thread encodes the batch just read, and the event loop sends the one before.
+    A page that fits in the first batch (the usual case: up to FETCH_ROWS features) needs no
+    worker thread at all.
     """
-    if page.first.last and first_page and not page.has_more:
+    if not page.more_to_fetch and first_page and not page.has_more:
         page.close()  # the rows and their count are all in hand: the connection can go back now
 
     async def body() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        pending: asyncio.Future[Batch] | None = None
+        fetching: asyncio.Future[Sequence[Any]] | None = None
         try:
             head = b'{"type":"FeatureCollection","features":['
             last_key: Any = None
             batch = page.first
+            if page.more_to_fetch:
+                fetching = loop.run_in_executor(None, page.fetch)
             while True:
-                pending = None if batch.last else loop.run_in_executor(None, page.next)
                 for chunk in batch.chunks:
                     yield head + chunk
                     head = b""
                 if batch.count:
                     last_key = batch.last_key
-                if pending is None:
+                if fetching is None:
                     break
-                batch = await pending
+                rows = await fetching
+                fetching = loop.run_in_executor(None, page.fetch) if page.more_to_fetch else None
+                batch = await loop.run_in_executor(None, page.encode, rows)
             # The whole result fitted in one page: its size is the exact match count, for free.
             if first_page and not page.has_more:
                 matched = page.sent
@@ -176,8 +186,8 @@ def stream_items(
             # Also when the client goes away mid-stream: let a fetch in flight finish (the
             # connection is not shared between threads), then give the connection back.
             with anyio.CancelScope(shield=True):
-                if pending is not None and not pending.done():
-                    await asyncio.wait([pending])
+                if fetching is not None and not fetching.done():
+                    await asyncio.wait([fetching])
                 if not page.closed:
                     await anyio.to_thread.run_sync(page.close)
 
