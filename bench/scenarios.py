@@ -29,7 +29,7 @@ from bench import database
 from bench.config import Sizes
 from bench.results_model import Comparison, Outcome, Result, Throughput
 from bench.servers import Server
-from bench.timing import Timing, measure
+from bench.timing import Timing, measure_together
 
 ITEMS = "/ogc/collections/hazard_areas/items"
 TILE = "/ogc/collections/hazard_areas/tiles/WebMercatorQuad/{z}/{y}/{x}"
@@ -236,13 +236,13 @@ def items(ctx: Context) -> None:
                 continue
             body = response.json()
             returned = len(body.get("features", []))
-            sg_timing = measure(_getter(sg, url), ctx.sizes.runs)
-            comparisons = [_floor_comparison(ctx, statements, 1.5)]
             props = sorted(set(body["features"][0]["properties"]) & columns) if returned else []
             tipg_url = f"{TIPG_COLLECTION}/items?{tipg_query}&geom-column=geom"
             if props:
                 tipg_url += "&properties=" + ",".join(props)
-            comparisons.append(_tipg_comparison(ctx, tipg, tipg_url, 1.0, "faster (< 1×)"))
+            sg_timing, comparisons = _alternating(
+                ctx, _getter(sg, url), statements, 1.5, tipg, tipg_url, 1.0, "faster (< 1×)"
+            )
             ctx.outcome.results.append(
                 Result(
                     "items",
@@ -256,25 +256,50 @@ def items(ctx: Context) -> None:
             )
 
 
-def _floor_comparison(ctx: Context, statements: list[tuple[str, Any]], max_ratio: float) -> Comparison:
-    if not statements:
-        return Comparison("SQL floor", None, max_ratio, f"≤ {max_ratio}×", "no SQL on hazard_areas captured")
-    return Comparison(
-        "SQL floor (psycopg2)", measure(ctx.floor(statements), ctx.sizes.runs), max_ratio, f"≤ {max_ratio}×"
-    )
-
-
-def _tipg_comparison(
-    ctx: Context, tipg: httpx.Client | None, url: str, max_ratio: float, target: str
-) -> Comparison:
+def _alternating(
+    ctx: Context,
+    safeground: Callable[[], int],
+    statements: list[tuple[str, Any]],
+    floor_max: float,
+    tipg: httpx.Client | None,
+    tipg_url: str,
+    tipg_max: float,
+    tipg_target: str,
+) -> tuple[Timing, list[Comparison]]:
+    """SafeGround, its SQL floor and tipg timed in alternation (see ``measure_together``)."""
+    runs: dict[str, Callable[[], object]] = {"safeground": safeground}
+    notes: dict[str, str] = {}
+    if statements:
+        runs["floor"] = ctx.floor(statements)
+    else:
+        notes["floor"] = "no SQL on hazard_areas captured"
     if tipg is None:
-        return Comparison("tipg", None, max_ratio, target, "tipg did not start")
-    try:
-        return Comparison(
-            "tipg " + _tipg_version(), measure(_getter(tipg, url), ctx.sizes.runs), max_ratio, target
-        )
-    except RuntimeError as exc:
-        return Comparison("tipg", None, max_ratio, target, str(exc)[:200])
+        notes["tipg"] = "tipg did not start"
+    else:
+        tipg_get = _getter(tipg, tipg_url)
+        try:
+            tipg_get()
+            runs["tipg"] = tipg_get
+        except RuntimeError as exc:
+            notes["tipg"] = str(exc)[:200]
+    timings = measure_together(runs, ctx.sizes.runs)
+    comparisons = [
+        Comparison(
+            "SQL floor (psycopg2)" if "floor" in timings else "SQL floor",
+            timings.get("floor"),
+            floor_max,
+            f"≤ {floor_max}×",
+            notes.get("floor", ""),
+        ),
+        Comparison(
+            "tipg " + _tipg_version() if "tipg" in timings else "tipg",
+            timings.get("tipg"),
+            tipg_max,
+            tipg_target,
+            notes.get("tipg", ""),
+        ),
+    ]
+    return timings["safeground"], comparisons
 
 
 def _tipg_version() -> str:
@@ -310,12 +335,12 @@ def tiles(ctx: Context) -> None:
                 ctx.outcome.unavailable.append(f"tiles z{z}: {url} answered {response.status_code}")
                 continue
             fields = _mvt_fields(response.content, ctx.work_dir)
-            sg_timing = measure(_getter(sg, url), ctx.sizes.runs)
-            comparisons = [_floor_comparison(ctx, statements, 1.3)]
             tipg_url = f"{TIPG_COLLECTION}/tiles/WebMercatorQuad/{z}/{x}/{y}?geom-column=geom"
             if fields:
                 tipg_url += "&properties=" + ",".join(sorted(fields & _columns(ctx.read_db)))
-            comparisons.append(_tipg_comparison(ctx, tipg, tipg_url, 1.0, "no slower (≤ 1×)"))
+            sg_timing, comparisons = _alternating(
+                ctx, _getter(sg, url), statements, 1.3, tipg, tipg_url, 1.0, "no slower (≤ 1×)"
+            )
             ctx.outcome.results.append(
                 Result(
                     "tiles",
@@ -378,8 +403,14 @@ def import_gpkg(ctx: Context, gpkg: Path, features: int) -> None:
         return elapsed
 
     runs, warmup = ctx.sizes.import_runs, ctx.sizes.import_warmup
-    cli_times = [timed(cli, "hazard_areas") for _ in range(warmup + runs)][warmup:]
-    ogr_times = [timed(ogr, "ogr_hazard_areas") for _ in range(warmup + runs)][warmup:]
+    # In alternation, like the HTTP cases: both loaders see the same machine (measure_together).
+    cli_times: list[float] = []
+    ogr_times: list[float] = []
+    for run in range(warmup + runs):
+        cli_s, ogr_s = timed(cli, "hazard_areas"), timed(ogr, "ogr_hazard_areas")
+        if run >= warmup:
+            cli_times.append(cli_s)
+            ogr_times.append(ogr_s)
     database.drop(database.IMPORT_DB)
     ctx.outcome.results.append(
         Result(
@@ -525,18 +556,19 @@ def summary(ctx: Context) -> None:
             return
         answer = first.json()
         rows = len(answer.get("rows", []))
-        sg_timing = measure(_getter(sg, url), ctx.sizes.runs)
-    saved_auth, ctx.token = ctx.token, token
-    try:
-        _, statements = ctx.captured_sql(url, touching="land_releases")
-    finally:
-        ctx.token = saved_auth
-    ids = [r[0] for r in _sql(ctx.read_db, "SELECT id FROM programmes ORDER BY id")]
-    hand = _hand_summary_sql()
-    from app.settings import get_settings
+        saved_auth, ctx.token = ctx.token, token
+        try:
+            _, statements = ctx.captured_sql(url, touching="land_releases")
+        finally:
+            ctx.token = saved_auth
+        ids = [r[0] for r in _sql(ctx.read_db, "SELECT id FROM programmes ORDER BY id")]
+        hand = _hand_summary_sql()
+        from app.settings import get_settings
 
-    params = {"ids": ids, "closure": get_settings().closure_threshold_m2}
-    floor = ctx.floor([(hand, params)])
+        params = {"ids": ids, "closure": get_settings().closure_threshold_m2}
+        floor = ctx.floor([(hand, params)])
+        timings = measure_together({"safeground": _getter(sg, url), "hand": floor}, ctx.sizes.runs)
+        sg_timing = timings["safeground"]
     hand_rows, names = _sql_params(ctx.read_db, hand, params)
     total = dict(zip(names, next((r for r in hand_rows if r[0] is None), ()), strict=False))
     theirs = answer.get("totals", {})
@@ -566,7 +598,7 @@ def summary(ctx: Context) -> None:
             [
                 Comparison(
                     "hand-written SQL (psycopg2)",
-                    measure(floor, ctx.sizes.runs),
+                    timings["hand"],
                     1.5,
                     "≤ 1.5×",
                     note=f"{len(hand_rows) - 1} groups by hand; {agree}" if hand_rows else "",

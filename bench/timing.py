@@ -42,17 +42,31 @@ def _fmt(seconds: float, unit: bool = True) -> str:
 BUDGET_S = 120.0
 
 
-def measure(run: Callable[[], object], runs: int, warmup: int = 1, budget_s: float = BUDGET_S) -> Timing:
-    """Time ``run`` ``runs`` times after ``warmup`` untimed calls (caches, pools, JIT of plans)."""
+def measure_together(
+    runs: dict[str, Callable[[], object]], n: int, warmup: int = 1, budget_s: float = BUDGET_S
+) -> dict[str, Timing]:
+    """Time several ways of getting the same answer (SafeGround, its SQL floor, a peer server)
+    in alternation: round k runs each once, in an order rotated every round.
+
+    Timed one after the other, a ratio also measures how the machine changed between the two
+    series (a shared 2-core VM varies by tens of per cent over minutes); in alternation both
+    sides see the same conditions.
+    """
+    names = list(runs)
+    round_s = 0.0
     for _ in range(warmup):
-        start = time.perf_counter()
-        run()
-        one = time.perf_counter() - start
-        if one * runs > budget_s:
-            runs = max(3, int(budget_s / max(one, 1e-9)))
-    seconds: list[float] = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    return Timing(seconds)
+        for name in names:
+            start = time.perf_counter()
+            runs[name]()
+            round_s += time.perf_counter() - start
+    round_s /= max(warmup, 1)
+    if round_s * n > budget_s * len(names):
+        n = max(3, int(budget_s * len(names) / max(round_s, 1e-9)))
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for k in range(n):
+        shift = k % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            runs[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: Timing(values) for name, values in seconds.items()}
