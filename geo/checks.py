@@ -48,9 +48,10 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
+import orjson
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon
@@ -550,44 +551,58 @@ class PossibleDuplicate:
         }
 
 
-def copy_rows(db: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Bulk-load rows into ``table`` with COPY, inside the session's transaction.
+# -- COPY: bulk loads inside the session's transaction ------------------------------------------
 
-    Values are written in COPY text format: ``None`` is NULL; strings are escaped.
-    """
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(_copy_value(v) for v in row))
-        buffer.write("\n")
-    buffer.seek(0)
+
+def copy_from(db: Session, table: str, columns: Sequence[str], data: IO[Any], binary: bool = False) -> None:
+    """COPY ``data`` (text format, or PostgreSQL's binary format) into ``table``."""
     raw: Any = db.connection().connection.dbapi_connection
     cursor = raw.cursor()
     try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+        cursor.copy_expert(_copy_sql(table, columns, binary), data)
     finally:
         cursor.close()
+
+
+def _copy_sql(table: str, columns: Sequence[str], binary: bool) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN" + (" WITH (FORMAT binary)" if binary else "")
+
+
+def copy_rows(db: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Bulk-load rows of Python values (written by :func:`copy_text`) into ``table``."""
+    copy_lines(db, table, columns, ["\t".join(copy_text(v) for v in row) for row in rows])
 
 
 def copy_lines(db: Session, table: str, columns: Sequence[str], lines: Sequence[str]) -> None:
     """COPY rows already in COPY text format (tab-separated, escaped) into ``table``."""
-    raw: Any = db.connection().connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
-        cursor.copy_expert(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO("\n".join(lines) + "\n")
-        )
-    finally:
-        cursor.close()
+    copy_from(db, table, columns, io.StringIO("\n".join(lines) + "\n" if lines else ""))
 
 
-def _copy_value(value: Any) -> str:
+def copy_text(value: Any) -> str:
+    """A value in COPY text format: NULL, booleans, numbers, text, text[] (lists), jsonb (dicts)."""
     if value is None:
         return "\\N"
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, int | float | np.integer | np.floating):
         return str(value)
-    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    if isinstance(value, list):
+        quoted = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in value)
+        value = "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+    elif isinstance(value, dict):
+        value = orjson.dumps(value).decode()
+    return copy_escape(str(value))
+
+
+def copy_escape(value: str) -> str:
+    """Text escaped for COPY text format (backslash, tab, newline, carriage return)."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+# PostgreSQL's binary COPY format: a signature, flags and header-extension length, the rows
+# (each a field count, then every field's length and bytes), and -1 as the end.
+COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+COPY_BINARY_TRAILER = b"\xff\xff"
 
 
 def load_temp_geometries(
@@ -616,7 +631,6 @@ def load_temp_geometries(
     return name
 
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 # Per row: the field count (2), the int4 field (length 4, value), the length of the value.
 _ROW_START = struct.Struct("!hiii")
 
@@ -626,26 +640,17 @@ def copy_binary(
 ) -> None:
     """COPY rows ``(int4 id, binary value)`` in PostgreSQL's binary format (the value as its
     type's binary input, e.g. EWKB for geometry)."""
-    raw: Any = db.connection().connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
-        _copy_binary_cursor(cursor, table, columns, ids, blobs)
-    finally:
-        cursor.close()
+    copy_from(db, table, columns, _id_blob_rows(ids, blobs), binary=True)
 
 
-def _copy_binary_cursor(
-    cursor: Any, table: str, columns: Sequence[str], ids: Sequence[int], blobs: Sequence[bytes]
-) -> None:
+def _id_blob_rows(ids: Sequence[int], blobs: Sequence[bytes]) -> io.BytesIO:
     pack = _ROW_START.pack
-    parts = [_COPY_HEADER]
+    parts = [COPY_BINARY_HEADER]
     for i, blob in zip(ids, blobs, strict=True):
         parts.append(pack(2, 4, i, len(blob)))
         parts.append(blob)
-    parts.append(b"\xff\xff")
-    cursor.copy_expert(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(b"".join(parts))
-    )
+    parts.append(COPY_BINARY_TRAILER)
+    return io.BytesIO(b"".join(parts))
 
 
 class AreasInBackground:
@@ -675,7 +680,10 @@ class AreasInBackground:
                 cursor.execute(
                     "CREATE TEMP TABLE areas_in_background (idx int, geom geometry) ON COMMIT DROP"
                 )
-                _copy_binary_cursor(cursor, "areas_in_background", ("idx", "geom"), range(len(wkbs)), wkbs)
+                cursor.copy_expert(
+                    _copy_sql("areas_in_background", ("idx", "geom"), binary=True),
+                    _id_blob_rows(range(len(wkbs)), wkbs),
+                )
                 cursor.execute("SELECT ST_Area(geom::geography) FROM areas_in_background ORDER BY idx")
                 self._areas = np.fromiter((r[0] for r in cursor.fetchall()), dtype=np.float64)
                 raw.rollback()  # drops the table
