@@ -4,6 +4,10 @@ Statement-level triggers with transition tables write one ``audit_log`` row per 
 in the same transaction as the write, whoever makes it (API, CLI, bulk SQL import). The
 actor comes from the transaction-local setting ``safeground.actor`` (see ``app.db``).
 History and "as of" queries of versioned records read this table.
+
+Hazard areas are audited by ``safeground_audit_hex()`` (migrations 0002 and 0010): geometry as
+hex EWKB, and an insert logged without a copy of the row, which stays its own record of the
+inserted version until its first update or delete logs it as ``before``.
 """
 
 from __future__ import annotations

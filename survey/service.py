@@ -158,6 +158,8 @@ def _feature_sql(h: str = "h", p: str = "p", redact: bool = False) -> str:
 # "What the map looked like then": each hazard's last audited row version at that time.
 # Only (record, audit id) pairs are sorted; the row versions are read for one page only, in
 # keyset order (``keyset_id`` is the hazard id), so the query stops after ``limit`` rows.
+# An insert is logged without a copy of the row (migration 0010): that version is the ``before``
+# of the record's next change or, when it has not changed since, the live row itself.
 _AS_OF_SOURCE = """(
     SELECT r.*, latest.rid AS keyset_id FROM (
         SELECT DISTINCT ON (record_id::int) record_id::int AS rid, id AS audit_id, action
@@ -166,7 +168,17 @@ _AS_OF_SOURCE = """(
         ORDER BY record_id::int, id DESC
     ) latest
     JOIN audit_log a ON a.id = latest.audit_id
-    CROSS JOIN LATERAL jsonb_populate_record(NULL::hazard_areas, a.after) r
+    CROSS JOIN LATERAL (
+        SELECT coalesce(a.after, (
+            SELECT n.before FROM audit_log n
+            WHERE n.table_name = 'hazard_areas' AND n.record_id = a.record_id AND n.id > a.id
+            ORDER BY n.id LIMIT 1)) AS row
+    ) logged
+    CROSS JOIN LATERAL (
+        SELECT * FROM jsonb_populate_record(NULL::hazard_areas, logged.row) WHERE logged.row IS NOT NULL
+        UNION ALL
+        SELECT * FROM hazard_areas live WHERE logged.row IS NULL AND live.id = latest.rid
+    ) r
     WHERE latest.action <> 'delete'
 )"""
 
@@ -921,12 +933,22 @@ def hazard_history(db: Session, scope: Scope, principal: Principal, hazard_id: i
     """Every version of a hazard area (also after a draft was deleted): who, when, what changed."""
     if principal.is_partner:
         raise Problem(403, "The edit history of hazard areas is not shared with partners.")
+    # An insert is logged without a copy of the row (migration 0010): the inserted version is the
+    # ``before`` of the next change or, when there has been none, the live row (the audit log
+    # leaves remaining_geom out).
     rows = db.execute(
         text(
-            "SELECT id, changed_at, actor, action, before, after FROM audit_log "
-            "WHERE table_name = 'hazard_areas' AND record_id = :id ORDER BY id"
+            """
+            SELECT a.id, a.changed_at, a.actor, a.action, a.before,
+                   CASE WHEN a.action = 'insert' AND a.after IS NULL THEN coalesce(
+                       lead(a.before) OVER (ORDER BY a.id),
+                       (SELECT to_jsonb(h) - 'remaining_geom' FROM hazard_areas h WHERE h.id = :hid))
+                   ELSE a.after END
+            FROM audit_log a
+            WHERE a.table_name = 'hazard_areas' AND a.record_id = :id ORDER BY a.id
+            """
         ),
-        {"id": str(hazard_id)},
+        {"id": str(hazard_id), "hid": hazard_id},
     ).all()
     if not rows:
         raise Problem(404, f"No hazard area {hazard_id}.")

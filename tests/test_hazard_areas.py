@@ -416,6 +416,47 @@ def test_history_and_as_of(client: TestClient, coordinator: dict[str, str], sql:
     assert empty["features"] == []
 
 
+def test_history_and_as_of_of_a_hazard_untouched_since_created(
+    db: Session, client: TestClient, coordinator: dict[str, str], sql: Sql
+) -> None:
+    """An insert is logged without a copy of the row (migration 0010): history, the list's as_of
+    and the summaries' as_of (sg_rows_as_of) read the inserted version from the live row."""
+    body = create(client, coordinator, name="never edited", classification="CHA")
+    moment = sql("SELECT clock_timestamp()")[0][0]
+    assert sql(
+        "SELECT action, after IS NULL FROM audit_log WHERE table_name = 'hazard_areas' AND record_id = :i",
+        i=str(body["id"]),
+    ) == [("insert", True)]
+
+    [version] = client.get(f"{URL}/{body['id']}/history", headers=coordinator).json()["versions"]
+    assert (version["version"], version["action"], version["review_status"]) == (1, "insert", "draft")
+    assert version["area_m2"] == pytest.approx(body["properties"]["area_m2"])
+    assert version["changes"]["name"] == {"from": None, "to": "never edited"}
+    assert version["changes"]["geom"] == "set"
+    assert "remaining_geom" not in version["changes"]
+
+    then = client.get(URL, params={"as_of": moment.isoformat()}, headers=coordinator).json()
+    [old] = then["features"]
+    assert old["properties"]["name"] == "never edited" and shape(old["geometry"]).equals(BAY)
+
+    logged = sql(
+        "SELECT j->>'reference', j->>'classification', (j->>'area_m2')::float8 "
+        "FROM sg_rows_as_of('hazard_areas', :t) j",
+        t=moment,
+    )
+    assert logged == [(body["properties"]["reference"], "CHA", pytest.approx(body["properties"]["area_m2"]))]
+    # Once edited, the inserted version is the edit's "before", and as_of still answers it.
+    response = client.patch(
+        f"{URL}/{body['id']}",
+        json={"properties": {"name": "edited"}},
+        headers={**coordinator, "If-Match": '"1"'},
+    )
+    assert response.status_code == 200
+    assert sql("SELECT j->>'name' FROM sg_rows_as_of('hazard_areas', :t) j", t=moment) == [("never edited",)]
+    then = client.get(URL, params={"as_of": moment.isoformat()}, headers=coordinator).json()
+    assert [f["properties"]["name"] for f in then["features"]] == ["never edited"]
+
+
 def test_deleted_draft_reference_is_never_reused(
     client: TestClient, surveyor: dict[str, str], sql: Sql
 ) -> None:

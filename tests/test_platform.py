@@ -99,6 +99,40 @@ def test_migrations_up_down_up(empty_database_url: str) -> None:
     engine.dispose()
 
 
+def test_downgrade_gives_lean_insert_audit_rows_their_copy_back(empty_database_url: str) -> None:
+    """Migration 0010 stops copying inserted hazard areas into the audit log; going back to 0009
+    writes the copy into those rows, so that 0009's readers find every version again."""
+    from app import migrate
+
+    migrate.upgrade(empty_database_url)
+    engine = create_engine(empty_database_url)
+    polygon = "ST_Multi(ST_MakeEnvelope(45.30, 2.00, 45.31, 2.01, 4326))"
+    with engine.begin() as conn:
+        programme = conn.exec_driver_sql(
+            "INSERT INTO programmes (code, name, iso3) VALUES ('TST', 'Test', 'TST') RETURNING id"
+        ).scalar_one()
+        for name in ("kept", "edited"):
+            conn.exec_driver_sql(
+                "INSERT INTO hazard_areas (programme_id, reference, name, classification, geom) "
+                f"VALUES ({programme}, 'TST-HA-{name}', '{name}', 'SHA', {polygon})"
+            )
+        conn.exec_driver_sql("UPDATE hazard_areas SET name = 'changed' WHERE name = 'edited'")
+        lean = conn.exec_driver_sql(
+            "SELECT count(*) FROM audit_log WHERE action = 'insert' AND after IS NULL"
+        ).scalar_one()
+    assert lean == 2
+    migrate.downgrade(empty_database_url, "0009")
+    with engine.connect() as conn:
+        inserted = conn.exec_driver_sql(
+            "SELECT after->>'name', after->>'geom' = (SELECT geom::text FROM hazard_areas LIMIT 1), "
+            "after ? 'remaining_geom' FROM audit_log WHERE table_name = 'hazard_areas' AND action = 'insert' "
+            "ORDER BY id"
+        ).all()
+    assert inserted == [("kept", True, False), ("edited", True, False)]
+    migrate.upgrade(empty_database_url)
+    engine.dispose()
+
+
 def test_models_match_migrations(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
