@@ -717,3 +717,52 @@ def test_areas_computed_on_a_second_connection_are_postgis_areas(
     ):
         assert area == remaining == pytest.approx(postgis, rel=1e-12), index
         assert area == pytest.approx(_geodesic_area(polygon), rel=1e-6), index
+
+
+def test_column_wise_copy_text_matches_value_by_value() -> None:
+    """The insert encodes each property column at once (text escaped in one pass, lists and
+    JSON once per distinct object); the bytes are those of copy_text, value by value."""
+    import datetime
+    import random
+
+    import numpy as np
+
+    from geo.checks import copy_text
+    from survey.service import _copy_column
+
+    shared = ["AP", "AT"]
+    evidence = {"direct": ["mine seen"], "indirect": []}
+    columns: list[list[Any]] = [
+        [],
+        [None],
+        ["a", None, "b\tc\\d\ne\rf", "", "\x1e", "x", "é 中"],
+        ["\x1e\x1e", "y"],
+        [1, 2, None, -5, 10**20],
+        [1.5, float("nan"), float("inf"), None, 1e-300, 0.1 + 0.2, -0.0],
+        [np.int64(3), np.float64(2.5), np.int32(-1), None, np.float32(0.1)],
+        [True, False, None],
+        [True, 1, None, 1.0],
+        [np.bool_(True), None],
+        [shared, shared, ["AP", "AT"], None, [], ['x"y', "z\\w", "t\tu"], [1, "1"], ["1"], [1.0], [True]],
+        [[None], [["n"]], ["\x1e"], shared],
+        [evidence, evidence, None, {"k": "v\t\n\\\x1e"}, {}, {"a": [1, 2.5, None, True]}],
+        [datetime.datetime(2026, 3, 1, 10, 20, 30), "s", None, 3, [1], {"a": 1}],
+        ["a", 1],
+    ]
+    rng = random.Random(3)
+    alphabet = ["a", "é", "\t", "\n", "\r", "\\", '"', ",", "{", "\x1e", " ", "中"]
+    for _ in range(200):
+        kind = rng.choice("sldm")
+        column: list[Any] = []
+        for _ in range(rng.randint(0, 20)):
+            s = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+            value = {
+                "s": s,
+                "l": [s, s[:2]],
+                "d": {s: [s]},
+                "m": rng.choice([s, None, 3, 2.5, True, [s], {s: 1}]),
+            }
+            column.append(rng.choice([value[kind], value[kind], None]))
+        columns.append(column)
+    for column in columns:
+        assert _copy_column(list(column)) == [copy_text(v) for v in column], column
