@@ -16,6 +16,7 @@ does the whole job inside the caller's transaction; the caller commits once (or 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -312,6 +313,96 @@ def _store_points(
 
 
 # -- hazard areas --------------------------------------------------------------------------
+def _area_candidates(geometry: np.ndarray, settings: Settings) -> np.ndarray:
+    """Positions of the features whose geodesic area can be computed before they are checked:
+    polygons with finite lon/lat coordinates and not over the vertex limit (``ST_Area`` of a
+    geography refuses anything else, and the checks reject it anyway)."""
+    present = ~shapely.is_missing(geometry)
+    kinds = np.full(len(geometry), -1)
+    kinds[present] = shapely.get_type_id(geometry[present])
+    polygonal = np.flatnonzero(np.isin(kinds, (_POLYGON, _MULTIPOLYGON)))
+    if not len(polygonal):
+        return polygonal
+    with np.errstate(invalid="ignore"):
+        bounds = shapely.bounds(geometry[polygonal])
+        sane = (
+            np.isfinite(bounds).all(axis=1)
+            & (bounds[:, 0] >= -180)
+            & (bounds[:, 2] <= 180)
+            & (bounds[:, 1] >= -90)
+            & (bounds[:, 3] <= 90)
+            & (shapely.get_num_coordinates(geometry[polygonal]) <= settings.max_vertices_per_feature)
+        )
+    return polygonal[sane]
+
+
+def _flat(geometry: np.ndarray) -> np.ndarray:
+    """The geometries in 2D (the checks drop Z and M; most files have none)."""
+    out = geometry.copy()
+    has_z = shapely.has_z(out)
+    if has_z.any():
+        out[has_z] = shapely.force_2d(out[has_z])
+    return out
+
+
+def _same_polygons(stored: np.ndarray, sent: np.ndarray) -> np.ndarray:
+    """Which stored multipolygons are exactly the polygons sent (a polygon being the one part of
+    its multipolygon): the same vertices, so the same geodesic area."""
+    compared = stored.copy()
+    single = (shapely.get_type_id(sent) == _POLYGON) & (shapely.get_num_geometries(stored) == 1)
+    compared[single] = shapely.get_geometry(stored[single], 0)
+    return np.asarray(shapely.equals_exact(compared, sent, tolerance=0), dtype=bool)
+
+
+_POLYGON, _MULTIPOLYGON = 3, 6
+
+
+class EarlyAreas:
+    """Geodesic areas of an import's polygons, computed on a second connection (see
+    :class:`geo.checks.AreasInBackground`) from as soon as the file is read: they overlap the
+    geometry and attribute checks. A polygon the checks changed (repaired, a vertex dropped…)
+    gets its area computed again, from the geometry stored."""
+
+    def __init__(self, db: Session, geometry: np.ndarray, settings: Settings) -> None:
+        from geo.checks import AreasInBackground
+
+        self._positions = _area_candidates(geometry, settings)
+        # A polygon's area is that of the multipolygon of it: sent as read, only made 2D.
+        self._sent = _flat(geometry[self._positions])
+        self._background = AreasInBackground(db, self._sent)
+
+    def for_checked(self, db: Session, accepted: list[Any], geometry_table: str) -> Callable[[], Any]:
+        """A function giving the areas of the features the geometry checks accepted (their
+        FeatureChecks, in order; ``geometry_table`` holds their stored geometries at ``idx`` =
+        their position among them), to be called as late as possible."""
+        by_index = {int(i): k for k, i in enumerate(self._positions.tolist())}
+        sent_at = np.array([by_index.get(c.index, -1) for c in accepted], dtype=np.int64)
+        stored = np.empty(len(accepted), dtype=object)
+        stored[:] = [c.geometry for c in accepted]
+        unchanged = sent_at >= 0
+        if unchanged.any():
+            unchanged[unchanged] = _same_polygons(stored[unchanged], self._sent[sent_at[unchanged]])
+        changed = np.flatnonzero(~unchanged)
+        again: dict[int, float] = {}
+        if len(changed):
+            again = dict(
+                db.execute(
+                    text(f"SELECT idx, ST_Area(geom::geography) FROM {geometry_table} WHERE idx = ANY(:idx)"),
+                    {"idx": changed.tolist()},
+                ).all()
+            )
+
+        def areas() -> np.ndarray:
+            out = np.empty(len(accepted), dtype=np.float64)
+            if unchanged.any():
+                out[unchanged] = self._background.result()[sent_at[unchanged]]
+            for position in changed.tolist():
+                out[position] = again[position]
+            return out
+
+        return areas
+
+
 def _check_hazards(
     db: Session,
     programme: Programme,
@@ -319,24 +410,45 @@ def _check_hazards(
     geometry: np.ndarray,
     progress: Progress,
     will_store: bool,
+    settings: Settings,
 ) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], str, Any]:
     """(per-feature results, FeatureChecks, validated attributes, possible duplicates, the
-    temporary table holding the accepted polygons in order, for the insert, and their areas
-    being computed (an :class:`AreasInBackground` of the geometrically valid ones, or None))."""
-    from geo.checks import AreasInBackground, check_polygons, find_possible_duplicates, load_temp_geometries
+    temporary table holding the accepted polygons in order, for the insert, and a function
+    giving their areas (or None: the insert computes them))."""
+    from geo.checks import check_polygons, find_possible_duplicates, load_temp_geometries
     from survey.schemas import validate_hazard_frame
 
     count = len(geometry)
     progress("checking", 0, count)
+    early = EarlyAreas(db, geometry, settings) if will_store and count >= BACKGROUND_AREAS_FROM else None
     checks = check_polygons(geometry, programme.id, db)
-    areas = None
-    if will_store and count >= BACKGROUND_AREAS_FROM:
-        # Their geodesic areas are computed meanwhile, on another connection (see AreasInBackground).
-        valid = np.empty(sum(c.geometry is not None for c in checks), dtype=object)
-        valid[:] = [c.geometry for c in checks if c.geometry is not None]
-        areas = AreasInBackground(db, valid)
-    # Validated once here, column by column; the validated attributes go straight to the insert.
-    properties, errors = validate_hazard_frame(source.attributes, field_prefix="")
+    accepted = [c for c in checks if c.status != "rejected"]
+    accepted_geometries = [c.geometry for c in accepted]
+
+    # The accepted polygons go into the database (once: the duplicates check and the insert both
+    # read the table) while this thread checks the attributes: the session is used by one
+    # thread at a time, the worker's until it is joined.
+    loading: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            table = load_temp_geometries(db, accepted_geometries, index=True)
+            loading["table"] = table
+            loading["duplicates"] = find_possible_duplicates(
+                db, programme.id, accepted_geometries, loaded=table
+            )
+        except BaseException as exc:  # raised again in this thread below
+            loading["error"] = exc
+
+    worker = threading.Thread(target=load, name="import-load", daemon=True)
+    worker.start()
+    try:
+        # Validated once here, column by column; the validated attributes go straight to the insert.
+        properties, errors = validate_hazard_frame(source.attributes, field_prefix="")
+    finally:
+        worker.join()
+    if "error" in loading:
+        raise loading["error"]
     attribute_errors: dict[int, list[str]] = {}
     for error in errors:
         field = str(error["field"]).lstrip(".")
@@ -353,20 +465,48 @@ def _check_hazards(
             entry["messages"] = extra + [m for m in entry["messages"] if m not in extra]
         features.append(entry)
     progress("checking", count, count)
-    accepted = [c for c in checks if c.status != "rejected"]
     progress("duplicates", 0, len(accepted))
-    # Loaded into the database once: the duplicates check and the insert both read this table.
-    accepted_geometries = [c.geometry for c in accepted]
-    loaded = load_temp_geometries(db, accepted_geometries, index=True)
-    duplicates = find_possible_duplicates(db, programme.id, accepted_geometries, loaded=loaded)
+    loaded: str = loading["table"]
     by_position = [c.index for c in accepted]
     found = []
-    for duplicate in duplicates:
+    for duplicate in loading["duplicates"]:
+        if checks[by_position[duplicate.index]].status == "rejected":
+            continue  # its attributes were refused: not a feature to store, nor to compare
         entry = duplicate.as_report()
         entry["index"] = by_position[duplicate.index]
         found.append(entry)
     progress("duplicates", len(accepted), len(accepted))
+    areas = early.for_checked(db, accepted, loaded) if early is not None else None
+    still = np.array([c.status != "rejected" for c in accepted], dtype=bool)
+    if not still.all():
+        # Features whose attributes were refused leave the table and the areas: the insert
+        # reads the stored features at their position among themselves.
+        loaded = _keep_only(db, loaded, np.flatnonzero(still))
+        if areas is not None:
+            areas = _subset(areas, still)
+
     return features, checks, properties, found, loaded, areas
+
+
+def _subset(areas: Callable[[], Any], keep: np.ndarray) -> Callable[[], Any]:
+    return lambda: areas()[keep]
+
+
+def _keep_only(db: Session, table: str, positions: np.ndarray) -> str:
+    """A copy of a :func:`geo.checks.load_temp_geometries` table with only the rows at
+    ``positions``, renumbered 0, 1, … in order."""
+    kept = f"{table}_kept"
+    db.execute(
+        text(
+            f"CREATE TEMP TABLE {kept} ON COMMIT DROP AS "
+            f"SELECT (row_number() OVER (ORDER BY idx) - 1)::int AS idx, geom FROM {table} "
+            "WHERE idx = ANY(:positions)"
+        ),
+        {"positions": positions.tolist()},
+    )
+    db.execute(text(f"CREATE INDEX ON {kept} (idx)"))
+    db.execute(text(f"ANALYZE {kept}"))
+    return kept
 
 
 def _store_hazards(
@@ -378,18 +518,11 @@ def _store_hazards(
     import_id: int,
     actor: str,
     geometry_table: str,
-    areas: Any,
+    areas: Callable[[], Any] | None,
 ) -> int:
     from survey.service import insert_hazard_areas
 
-    area_m2 = None
-    if areas is not None:
-        # The areas are of the features with a geometry, in order; the kept ones are among them.
-        positions = np.searchsorted(np.flatnonzero([c.geometry is not None for c in checks]), keep)
-
-        def area_m2() -> Any:
-            return areas.result()[positions]
-
+    # keep is exactly the features the geometry checks accepted, in order (so are the areas).
     inserted = insert_hazard_areas(
         db,
         programme,
@@ -399,7 +532,7 @@ def _store_hazards(
         import_id=import_id,
         source_index=keep.tolist(),
         geometry_table=geometry_table,
-        area_m2=area_m2,
+        area_m2=areas,
     )
     return len(inserted)
 
@@ -485,7 +618,7 @@ def run_import(
     areas = None
     if options.layer == "hazard_areas":
         features, checks, properties, duplicates, geometry_table, areas = _check_hazards(
-            db, programme, source, geometry, progress, will_store=not options.dry_run
+            db, programme, source, geometry, progress, not options.dry_run, settings
         )
     else:
         progress("checking", 0, count)
