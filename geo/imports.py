@@ -403,6 +403,19 @@ class EarlyAreas:
         return areas
 
 
+@dataclass
+class CheckedHazards:
+    """What the checks of a hazard-area file found, and what they prepared for the insert."""
+
+    features: list[dict[str, Any]]  # the report's per-feature results
+    checks: list[Any]  # a FeatureCheck per feature
+    properties: list[Any]  # validated attributes per feature (None where refused)
+    duplicates: list[dict[str, Any]]  # the report's possible duplicates
+    geometry_table: str  # the accepted polygons, in order (idx = position among them)
+    admin_table: str | None  # their admin areas (key = idx), when they are to be stored
+    areas: Callable[[], Any] | None  # their geodesic areas, or None: the insert computes them
+
+
 def _check_hazards(
     db: Session,
     programme: Programme,
@@ -411,12 +424,10 @@ def _check_hazards(
     progress: Progress,
     will_store: bool,
     settings: Settings,
-) -> tuple[list[dict[str, Any]], list[Any], list[Any], list[dict[str, Any]], str, Any]:
-    """(per-feature results, FeatureChecks, validated attributes, possible duplicates, the
-    temporary table holding the accepted polygons in order, for the insert, and a function
-    giving their areas (or None: the insert computes them))."""
+) -> CheckedHazards:
     from geo.checks import check_polygons, find_possible_duplicates, load_temp_geometries
     from survey.schemas import validate_hazard_frame
+    from survey.service import load_admin_areas
 
     count = len(geometry)
     progress("checking", 0, count)
@@ -437,6 +448,8 @@ def _check_hazards(
             loading["duplicates"] = find_possible_duplicates(
                 db, programme.id, accepted_geometries, loaded=table
             )
+            if will_store:
+                loading["admin"] = load_admin_areas(db, programme.id, table)
         except BaseException as exc:  # raised again in this thread below
             loading["error"] = exc
 
@@ -477,15 +490,16 @@ def _check_hazards(
         found.append(entry)
     progress("duplicates", len(accepted), len(accepted))
     areas = early.for_checked(db, accepted, loaded) if early is not None else None
+    admin: str | None = loading.get("admin")
     still = np.array([c.status != "rejected" for c in accepted], dtype=bool)
     if not still.all():
         # Features whose attributes were refused leave the table and the areas: the insert
-        # reads the stored features at their position among themselves.
-        loaded = _keep_only(db, loaded, np.flatnonzero(still))
+        # reads the stored features at their position among themselves (and finds their admin
+        # areas itself).
+        loaded, admin = _keep_only(db, loaded, np.flatnonzero(still)), None
         if areas is not None:
             areas = _subset(areas, still)
-
-    return features, checks, properties, found, loaded, areas
+    return CheckedHazards(features, checks, properties, found, loaded, admin, areas)
 
 
 def _subset(areas: Callable[[], Any], keep: np.ndarray) -> Callable[[], Any]:
@@ -510,29 +524,22 @@ def _keep_only(db: Session, table: str, positions: np.ndarray) -> str:
 
 
 def _store_hazards(
-    db: Session,
-    programme: Programme,
-    checks: list[Any],
-    properties: list[Any],
-    keep: np.ndarray,
-    import_id: int,
-    actor: str,
-    geometry_table: str,
-    areas: Callable[[], Any] | None,
+    db: Session, programme: Programme, checked: CheckedHazards, keep: np.ndarray, import_id: int, actor: str
 ) -> int:
     from survey.service import insert_hazard_areas
 
-    # keep is exactly the features the geometry checks accepted, in order (so are the areas).
+    # keep is exactly the accepted features, in order: those of the tables and the areas.
     inserted = insert_hazard_areas(
         db,
         programme,
-        [checks[i] for i in keep],
-        [properties[i] for i in keep],
+        [checked.checks[i] for i in keep],
+        [checked.properties[i] for i in keep],
         actor=actor,
         import_id=import_id,
         source_index=keep.tolist(),
-        geometry_table=geometry_table,
-        area_m2=areas,
+        geometry_table=checked.geometry_table,
+        area_m2=checked.areas,
+        admin_table=checked.admin_table,
     )
     return len(inserted)
 
@@ -611,15 +618,11 @@ def run_import(
         )
 
     duplicates: list[dict[str, Any]] = []
-    checks: list[Any] = []
-    properties: list[Any] = []
     point_columns: dict[str, np.ndarray] = {}
-    geometry_table = ""
-    areas = None
+    hazards: CheckedHazards | None = None
     if options.layer == "hazard_areas":
-        features, checks, properties, duplicates, geometry_table, areas = _check_hazards(
-            db, programme, source, geometry, progress, not options.dry_run, settings
-        )
+        hazards = _check_hazards(db, programme, source, geometry, progress, not options.dry_run, settings)
+        features, duplicates = hazards.features, hazards.duplicates
     else:
         progress("checking", 0, count)
         features, point_columns = _check_points(db, programme, source, geometry)
@@ -668,11 +671,8 @@ def run_import(
     # The id is reserved first so that stored features carry it; the import row is written last,
     # complete, so that the audit log holds one insert for it.
     import_id = int(db.execute(text("SELECT nextval(pg_get_serial_sequence('imports', 'id'))")).scalar_one())
-    if options.layer == "hazard_areas":
-        # keep is exactly the accepted features, in order: the table loaded for the duplicates check.
-        stored = _store_hazards(
-            db, programme, checks, properties, keep, import_id, actor, geometry_table, areas
-        )
+    if hazards is not None:
+        stored = _store_hazards(db, programme, hazards, keep, import_id, actor)
     else:
         stored = _store_points(db, programme, point_columns, keep, import_id, actor)
     report["counts"]["stored"] = stored

@@ -272,6 +272,31 @@ def check_hazard_attributes(attributes: pd.DataFrame) -> dict[int, list[str]]:
 # -- insert (one code path for API, imports and demo) -----------------------------------------
 
 
+def load_admin_areas(db: Session, programme_id: int, geometry_table: str) -> str:
+    """A temporary table ``(key, admin1_code, admin1_name, admin2_code, admin2_name)``: the admin
+    areas of each polygon of ``geometry_table`` (from :func:`geo.checks.load_temp_geometries`,
+    ``key`` = its ``idx``). A table of its own: joined from a CTE, the planner (which cannot
+    estimate a spatial join) guessed one row and could loop over it."""
+    admin = f"{geometry_table}_admin"
+    db.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE {admin} ON COMMIT DROP AS
+            WITH {_admin_ctes(geometry_table, "idx", "geom")}
+            SELECT key,
+                   max(code) FILTER (WHERE level = 1) AS admin1_code,
+                   max(name) FILTER (WHERE level = 1) AS admin1_name,
+                   max(code) FILTER (WHERE level = 2) AS admin2_code,
+                   max(name) FILTER (WHERE level = 2) AS admin2_name
+            FROM best GROUP BY key
+            """
+        ),
+        {"p": programme_id},
+    )
+    db.execute(text(f"ANALYZE {admin}"))
+    return admin
+
+
 def insert_hazard_areas(
     db: Session,
     programme: Programme,
@@ -284,6 +309,7 @@ def insert_hazard_areas(
     review_status: str | Sequence[str] = "draft",
     geometry_table: str | None = None,
     area_m2: Sequence[float] | Callable[[], Sequence[float]] | None = None,
+    admin_table: str | None = None,
 ) -> list[int]:
     """Insert checked hazard polygons with their attributes; returns the new ids in input order.
 
@@ -298,7 +324,8 @@ def insert_hazard_areas(
     at ``idx = i`` (an import loads its polygons once for the duplicates check and the insert).
     ``area_m2`` may give ``ST_Area(geom::geography)`` of each geometry (or a function returning
     them, called as late as possible: :class:`geo.checks.AreasInBackground`); otherwise the
-    insert computes them.
+    insert computes them. ``admin_table`` may name the :func:`load_admin_areas` of
+    ``geometry_table``.
     """
     from operator import itemgetter
 
@@ -373,25 +400,8 @@ def insert_hazard_areas(
     db.execute(text(f"ANALYZE {table} (ord)"))  # the join key is all the planner needs here
     # JIT compilation costs more than it saves on these statements.
     db.execute(text("SET LOCAL jit = off"))
-    # The admin areas first, one row per polygon, in a table of their own: joined from a CTE, the
-    # planner (which cannot estimate a spatial join) guessed one row and could loop over it.
-    admin = f"{table}_admin"
-    db.execute(
-        text(
-            f"""
-            CREATE TEMP TABLE {admin} ON COMMIT DROP AS
-            WITH {_admin_ctes(geometry_table, "idx", "geom")}
-            SELECT key,
-                   max(code) FILTER (WHERE level = 1) AS admin1_code,
-                   max(name) FILTER (WHERE level = 1) AS admin1_name,
-                   max(code) FILTER (WHERE level = 2) AS admin2_code,
-                   max(name) FILTER (WHERE level = 2) AS admin2_name
-            FROM best GROUP BY key
-            """
-        ),
-        {"p": programme.id},
-    )
-    db.execute(text(f"ANALYZE {admin}"))
+    own_admin = admin_table is None
+    admin = admin_table or load_admin_areas(db, programme.id, geometry_table)
     columns = ", ".join(EDITABLE_COLUMNS)
     values = ", ".join(f"n.{c}" for c in EDITABLE_COLUMNS)
     if area_m2 is None:
@@ -427,7 +437,8 @@ def insert_hazard_areas(
         ),
         {"p": programme.id, "import_id": import_id, "actor": actor or db.info.get("actor")},
     ).all()
-    db.execute(text(f"DROP TABLE {admin}"))
+    if own_admin:
+        db.execute(text(f"DROP TABLE {admin}"))
     db.execute(text(f"DROP TABLE {table}"))
     if own_table:
         db.execute(text(f"DROP TABLE {geometry_table}"))
@@ -458,23 +469,23 @@ def _copy_column(values: list[Any]) -> list[str]:
     booleans need no escaping, and lists (shared by the rows of an import) are encoded once each.
     Value by value, 16 columns of 50,000 rows cost about a second."""
     kinds = set(map(type, values))
+    has_none = _NONE in kinds
     kinds.discard(_NONE)
     if kinds <= {str}:
-        return _escape_column(values, values)
+        return _escape_column(values, values, has_none)
     if kinds <= _NUMBER_TYPES:
-        return ["\\N" if v is None else str(v) for v in values]
+        return ["\\N" if v is None else str(v) for v in values] if has_none else list(map(str, values))
     if kinds == {bool}:
         return ["\\N" if v is None else "t" if v else "f" for v in values]
     if kinds == {dict}:
-        return _escape_column(values, _json_texts(values))
+        return _escape_column(values, _json_texts(values), has_none)
     if kinds == {list}:
         return _list_column(values)
     return [copy_text(v) for v in values]
 
 
-def _escape_column(values: list[Any], texts: list[Any]) -> list[str]:
+def _escape_column(values: list[Any], texts: list[Any], has_none: bool) -> list[str]:
     """``\\N`` where ``values`` is None, else :func:`copy_escape` of ``texts`` (escaped joined)."""
-    has_none = any(v is None for v in values)
     joined = _SEPARATOR.join(["" if t is None else t for t in texts] if has_none else texts)
     if joined.count(_SEPARATOR) == len(texts) - 1:  # else a value holds the separator
         parts = copy_escape(joined).split(_SEPARATOR)
