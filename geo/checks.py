@@ -201,7 +201,11 @@ def _check_types(geoms: NDArray[np.object_], results: _Results) -> NDArray[np.ob
     return np.asarray(work, dtype=object)
 
 
-def _check_coordinates(work: NDArray[np.object_], results: _Results) -> None:
+def _check_coordinates(
+    work: NDArray[np.object_], results: _Results
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """Reject what no lon/lat polygon has; returns every checked feature's coordinates (2D, in
+    order) and their feature index, for :func:`_check_rings`."""
     settings = get_settings()
     count = len(work)
     vertices = shapely.get_num_coordinates(work)
@@ -215,7 +219,7 @@ def _check_coordinates(work: NDArray[np.object_], results: _Results) -> None:
         work[i] = None
     coords, owner = shapely.get_coordinates(work, return_index=True)
     if not len(coords):
-        return
+        return coords, owner
     x, y = coords[:, 0], coords[:, 1]
     finite = np.isfinite(x) & np.isfinite(y)
     bad_finite = np.bincount(owner[~finite], minlength=count) > 0
@@ -247,22 +251,62 @@ def _check_coordinates(work: NDArray[np.object_], results: _Results) -> None:
             )
     for i in np.flatnonzero(results.rejected):
         work[i] = None
+    return coords, owner
 
 
-def _check_rings(work: NDArray[np.object_], results: _Results) -> None:
+def _rings(
+    work: NDArray[np.object_], coords: NDArray[np.float64], owner: NDArray[np.intp]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp], NDArray[np.intp], NDArray[np.bool_]]:
+    """Every ring's vertices: (x, y, ring of each vertex, feature of each ring, rings without
+    area). ``coords``/``owner`` are the features' coordinates (from :func:`_check_coordinates`).
+
+    Rings are numbered so that each ring's vertices are consecutive and a feature's rings come
+    in their order. A polygon without holes (nearly every hazard area) is its own ring: its
+    vertices are its coordinates, its area the ring's; only the others are split into parts and
+    rings (about 0.3 s per 50,000 polygons).
+    """
+    present = ~shapely.is_missing(work)
+    simple = present & (shapely.get_type_id(work) == _POLYGON) & (shapely.get_num_interior_rings(work) == 0)
+    simple_index = np.flatnonzero(simple)
+    in_simple = simple[owner]
+    x = [coords[in_simple, 0]]
+    y = [coords[in_simple, 1]]
+    # Ring k is the k-th simple polygon; the coordinates are in feature order already.
+    ring_of_coord = [np.searchsorted(simple_index, owner[in_simple])]
+    ring_owner = [simple_index]
+    flat = [shapely.area(work[simple_index]) <= 0]
+    others = work.copy()
+    others[~present | simple] = None
+    parts, part_owner = shapely.get_parts(others, return_index=True)
+    if len(parts):
+        rings, ring_part = shapely.get_rings(parts, return_index=True)
+        ring_coords, ring_index = shapely.get_coordinates(rings, return_index=True)
+        x.append(ring_coords[:, 0])
+        y.append(ring_coords[:, 1])
+        ring_of_coord.append(ring_index + len(simple_index))
+        ring_owner.append(part_owner[ring_part])
+        flat.append(shapely.area(shapely.polygons(rings)) <= 0)
+    return (
+        np.concatenate(x),
+        np.concatenate(y),
+        np.concatenate(ring_of_coord),
+        np.concatenate(ring_owner),
+        np.concatenate(flat),
+    )
+
+
+def _check_rings(
+    work: NDArray[np.object_], results: _Results, coords: NDArray[np.float64], owner: NDArray[np.intp]
+) -> None:
     """Distinct vertices per ring and the gap between consecutive vertices."""
     settings = get_settings()
-    parts, part_owner = shapely.get_parts(work, return_index=True)
-    if not len(parts):
+    x, y, ring_of_coord, ring_owner, flat = _rings(work, coords, owner)
+    if not len(ring_owner):
         return
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    ring_owner = part_owner[ring_part]
-    coords, ring_of_coord = shapely.get_coordinates(rings, return_index=True)
-    x, y = coords[:, 0], coords[:, 1]
 
     # Distinct vertices: a ring with area has at least 3; only the flat ones are counted, by
     # sorting their coordinates by (ring, x, y) and counting changes.
-    flat_rings = np.flatnonzero(shapely.area(shapely.polygons(rings)) <= 0)
+    flat_rings = np.flatnonzero(flat)
     if len(flat_rings):
         in_flat = np.isin(ring_of_coord, flat_rings)
         fr, fx, fy = ring_of_coord[in_flat], x[in_flat], y[in_flat]
@@ -270,7 +314,7 @@ def _check_rings(work: NDArray[np.object_], results: _Results) -> None:
         r, xs, ys = fr[order], fx[order], fy[order]
         new = np.ones(len(r), dtype=bool)
         new[1:] = (r[1:] != r[:-1]) | (xs[1:] != xs[:-1]) | (ys[1:] != ys[:-1])
-        distinct = np.bincount(r[new], minlength=len(rings))
+        distinct = np.bincount(r[new], minlength=len(ring_owner))
         for ring in flat_rings[distinct[flat_rings] < 3]:
             i = int(ring_owner[ring])
             if not results.rejected[i]:
@@ -281,11 +325,15 @@ def _check_rings(work: NDArray[np.object_], results: _Results) -> None:
                 )
 
     # Gaps: a cheap planar estimate first, the exact geodesic distance only where it matters.
+    # The estimate needs a cosine; |Δlat| + |Δlon| (in degrees × 111,320 m, over it since the
+    # cosine is at most 1) picks the few pairs of vertices worth estimating.
     same = ring_of_coord[1:] == ring_of_coord[:-1]
-    dlat = (y[1:] - y[:-1]) * 111_320.0
-    dlon = (x[1:] - x[:-1]) * 111_320.0 * np.cos(np.radians((y[1:] + y[:-1]) / 2))
+    bound = (np.abs(y[1:] - y[:-1]) + np.abs(x[1:] - x[:-1])) * 111_320.0
+    near = np.flatnonzero(same & (bound > settings.max_vertex_gap_m * 0.5))
+    dlat = (y[near + 1] - y[near]) * 111_320.0
+    dlon = (x[near + 1] - x[near]) * 111_320.0 * np.cos(np.radians((y[near + 1] + y[near]) / 2))
     rough = np.hypot(dlat, dlon)
-    suspect = np.flatnonzero(same & (rough > settings.max_vertex_gap_m * 0.9))
+    suspect = near[rough > settings.max_vertex_gap_m * 0.9]
     if not len(suspect):
         return
     _a, _b, exact = WGS84.inv(x[suspect], y[suspect], x[suspect + 1], y[suspect + 1])
@@ -492,9 +540,9 @@ def check_polygons(
         return checks
     results = _Results(len(raw))
     work = _check_types(raw, results)
-    _check_coordinates(work, results)
+    coords, owner = _check_coordinates(work, results)
     work[results.rejected] = None
-    _check_rings(work, results)
+    _check_rings(work, results, coords, owner)
     work[results.rejected] = None
     # Repair first: spatial predicates of the country check need valid polygons.
     _check_validity(work, results, checks)

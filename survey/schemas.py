@@ -460,7 +460,9 @@ def _distinct_values(
         return out, ok
     if _is_typed(column):
         codes, _distinct = pd.factorize(column.iloc[rows])
-        first = np.unique(codes, return_index=True)[1]  # the first row of each distinct value
+        # The first row of each distinct value: codes are numbered in order of first appearance
+        # (hashing, where np.unique sorted all the codes).
+        first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
         checked = [_validate_one(name, raw[rows[j]], path) for j in first.tolist()]
         found = np.empty(len(checked), dtype=object)
         found[:] = [c[1] for c in checked]
