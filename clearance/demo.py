@@ -46,7 +46,7 @@ def _strip(db: Session, hazard_id: int, share: float) -> dict[str, Any] | None:
     value = db.scalar(
         text(
             """
-            SELECT ST_AsGeoJSON(sg_multipolygon(ST_Intersection(h.remaining_geom, ST_MakeEnvelope(
+            SELECT ST_AsGeoJSON(sg_multipolygon(ST_Intersection(coalesce(h.remaining_geom, h.geom), ST_MakeEnvelope(
                 ST_XMin(h.geom), ST_YMin(h.geom),
                 ST_XMin(h.geom) + :share * (ST_XMax(h.geom) - ST_XMin(h.geom)), ST_YMax(h.geom), 4326))))::json
             FROM hazard_areas h WHERE h.id = :id

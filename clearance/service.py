@@ -470,9 +470,7 @@ def cancel_hazard_area(
     )
 
 
-_WHOLE_REMAINDER = (
-    "SELECT remaining_geom AS input, NULL::geometry AS submitted FROM hazard_areas WHERE id = :hid"
-)
+_WHOLE_REMAINDER = "SELECT coalesce(remaining_geom, geom) AS input, NULL::geometry AS submitted FROM hazard_areas WHERE id = :hid"
 
 
 def _check_survey(db: Session, survey_id: int, hazard_area_id: int) -> int | None:
@@ -537,7 +535,7 @@ def complete_hazard_area(
         ).scalar_one()
     )
     remaining = db.scalar(
-        text("SELECT ST_Area(remaining_geom::geography) FROM hazard_areas WHERE id = :id"),
+        text("SELECT ST_Area(coalesce(remaining_geom, geom)::geography) FROM hazard_areas WHERE id = :id"),
         {"id": hazard_area_id},
     )
     if remaining and remaining >= 0.01:

@@ -33,8 +33,9 @@ class HazardArea(Base):
     """A suspected (SHA) or confirmed (CHA) hazardous area.
 
     ``geom`` is the polygon as surveyed (the original extent); ``remaining_geom`` is what is
-    left after land release (original minus released parts). Areas are geodesic m², computed
-    by the system from the geometry, never typed in.
+    left after land release (original minus released parts), NULL while nothing is released
+    (the whole extent remains: read it as ``coalesce(remaining_geom, geom)``; migration 0011).
+    Areas are geodesic m², computed by the system from the geometry, never typed in.
     """
 
     __tablename__ = "hazard_areas"

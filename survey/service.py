@@ -424,7 +424,7 @@ def insert_hazard_areas(
             INSERT INTO hazard_areas (programme_id, reference, {columns}, geom, raw_geom, area_m2,
                 remaining_geom, remaining_m2, admin1_code, admin1_name, admin2_code, admin2_name,
                 review_status, import_id, source_index, created_by, updated_by)
-            SELECT :p, n.reference, {values}, g.geom, n.raw, m.m2, g.geom, m.m2,
+            SELECT :p, n.reference, {values}, g.geom, n.raw, m.m2, NULL, m.m2,
                    a.admin1_code, a.admin1_name, a.admin2_code, a.admin2_name,
                    n.review_status, :import_id, n.source_index, :actor, :actor
             FROM {table} n

@@ -754,20 +754,25 @@ def test_awkward_text_is_stored_as_sent(client: TestClient, surveyor: dict[str, 
 
 
 def test_row_triggers_still_fill_and_check_what_an_insert_leaves_out(engine: Engine) -> None:
-    """0009 lets the insert triggers skip rows with nothing to do; rows that need them get them."""
+    """0009 lets the insert triggers skip rows with nothing to do; rows that need them get them.
+    0011: a new hazard area's remaining geometry stays NULL (the whole extent remains)."""
     insert = (
         "INSERT INTO hazard_areas (programme_id, reference, classification, geom{cols}) "
         "SELECT p.id, :ref, 'SHA', ST_Multi(ST_GeomFromText(:wkt, 4326)){vals} FROM programmes p "
-        "WHERE p.code = 'SOM' RETURNING area_m2, remaining_m2, ST_Equals(remaining_geom, geom)"
+        "WHERE p.code = 'SOM' RETURNING area_m2, remaining_m2, remaining_geom IS NULL"
     )
     with engine.begin() as conn:  # nothing computed: the trigger fills area and remaining
-        area, remaining, same = conn.execute(
+        area, remaining, whole = conn.execute(
             text(insert.format(cols="", vals="")), {"ref": "SOM-HA-T1", "wkt": BAY.wkt}
         ).one()
-    assert area == remaining == pytest.approx(geod_area(BAY), rel=1e-6) and same
+    assert area == remaining == pytest.approx(geod_area(BAY), rel=1e-6) and whole
     broken = insert.format(cols=", area_m2, remaining_m2", vals=", 1000.0, 990.0")
     with pytest.raises(DBAPIError, match="Area accounting broken"), engine.begin() as conn:
         conn.execute(text(broken), {"ref": "SOM-HA-T2", "wkt": BAY.wkt})  # checked at commit
     released = insert.format(cols=", area_m2, remaining_m2, cleared_m2", vals=", 1000.0, 1000.0, 5.0")
     with pytest.raises(DBAPIError, match="Area accounting broken"), engine.begin() as conn:
         conn.execute(text(released), {"ref": "SOM-HA-T3", "wkt": BAY.wkt})
+    # The books balance, but with no remaining geometry the remaining area must be the area.
+    partly = insert.format(cols=", area_m2, remaining_m2, cleared_m2", vals=", 1000.0, 995.0, 5.0")
+    with pytest.raises(DBAPIError, match="remaining geometry is the whole extent"), engine.begin() as conn:
+        conn.execute(text(partly), {"ref": "SOM-HA-T4", "wkt": BAY.wkt})

@@ -40,7 +40,7 @@ def figures(engine: Engine, hazard_id: int) -> Any:
     return row(
         engine,
         "SELECT area_m2, cancelled_m2, reduced_m2, cleared_m2, remaining_m2, status, version, "
-        "ST_Area(remaining_geom::geography) AS rem_geom_m2 FROM hazard_areas WHERE id = :id",
+        "ST_Area(coalesce(remaining_geom, geom)::geography) AS rem_geom_m2 FROM hazard_areas WHERE id = :id",
         id=hazard_id,
     )
 

@@ -118,8 +118,8 @@ def state(engine: Engine, hazard_id: int) -> dict[str, Any]:
             conn.execute(
                 text(
                     "SELECT area_m2, cancelled_m2, reduced_m2, cleared_m2, remaining_m2, status, version, "
-                    "ST_Area(remaining_geom::geography) AS remaining_geom_m2, "
-                    "ST_AsText(remaining_geom) AS remaining_wkt FROM hazard_areas WHERE id = :id"
+                    "ST_Area(coalesce(remaining_geom, geom)::geography) AS remaining_geom_m2, "
+                    "ST_AsText(coalesce(remaining_geom, geom)) AS remaining_wkt FROM hazard_areas WHERE id = :id"
                 ),
                 {"id": hazard_id},
             )
@@ -155,12 +155,12 @@ def state(engine: Engine, hazard_id: int) -> dict[str, Any]:
                     SELECT
                       coalesce((SELECT max(ST_Area(ST_Difference(r.geom, h.geom)::geography))
                                 FROM land_releases r WHERE r.hazard_area_id = h.id), 0) AS outside,
-                      ST_Area(ST_SymDifference(h.remaining_geom, coalesce(
+                      ST_Area(ST_SymDifference(coalesce(h.remaining_geom, h.geom), coalesce(
                           ST_Difference(h.geom, (SELECT ST_Union(r.geom) FROM land_releases r
                               WHERE r.hazard_area_id = h.id AND r.review_status <> 'rejected')),
                           h.geom))::geography) AS remaining_error,
                       (SELECT coalesce(min(ST_Area(d.geom::geography)), 1e9)
-                       FROM ST_Dump(h.remaining_geom) d) AS smallest_remaining_part
+                       FROM ST_Dump(coalesce(h.remaining_geom, h.geom)) d) AS smallest_remaining_part
                     FROM hazard_areas h WHERE h.id = :id
                     """
                 ),

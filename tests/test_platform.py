@@ -100,8 +100,9 @@ def test_migrations_up_down_up(empty_database_url: str) -> None:
 
 
 def test_downgrade_gives_lean_insert_audit_rows_their_copy_back(empty_database_url: str) -> None:
-    """Migration 0010 stops copying inserted hazard areas into the audit log; going back to 0009
-    writes the copy into those rows, so that 0009's readers find every version again."""
+    """Migration 0010 stops copying inserted hazard areas into the audit log, 0011 leaves their
+    remaining geometry NULL; going back to 0009 writes both out, so that 0009's readers find
+    every version and every remaining geometry again."""
     from app import migrate
 
     migrate.upgrade(empty_database_url)
@@ -129,6 +130,9 @@ def test_downgrade_gives_lean_insert_audit_rows_their_copy_back(empty_database_u
             "ORDER BY id"
         ).all()
     assert inserted == [("kept", True, False), ("edited", True, False)]
+    with engine.connect() as conn:  # 0011's NULL remaining geometries are written out again
+        remaining = conn.exec_driver_sql("SELECT bool_and(ST_Equals(remaining_geom, geom)) FROM hazard_areas")
+        assert remaining.scalar_one() is True
     migrate.upgrade(empty_database_url)
     engine.dispose()
 
