@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -310,11 +310,37 @@ def import_file(
     # CPU. This one-shot process frees them at its end, cycles included.
     gc.disable()
     code = cli_import(file, programme, layer, crs, mapping, dry_run, skip_invalid, console, report, defaults)
+    if _whole_process:
+        _exit_now(code)
     gc.enable()
     raise typer.Exit(code)
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once the output is flushed and the database connections are
+    closed, skipping the interpreter's teardown: freeing what an import leaves (modules, caches,
+    the heap) took about 0.5 s after a 50,000-polygon import had already said everything."""
+    import logging
+    import os
+    import sys
+
+    from app.db import get_engine
+
+    get_engine().dispose()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# Whether the command line owns the process (``safeground …``, ``python -m app.cli``), not a test
+# or another program calling the Typer app: only then may a command end it early.
+_whole_process = False
+
+
 def main() -> None:
+    global _whole_process
+    _whole_process = True
     app()
 
 
