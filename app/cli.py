@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -310,8 +311,8 @@ def import_file(
     # CPU. This one-shot process frees them at its end, cycles included.
     gc.disable()
     code = cli_import(file, programme, layer, crs, mapping, dry_run, skip_invalid, console, report, defaults)
-    if _whole_process:
-        _exit_now(code)
+    if _whole_process and sys.gettrace() is None and sys.getprofile() is None:
+        _exit_now(code)  # not under a profiler or coverage: they write their results at exit
     gc.enable()
     raise typer.Exit(code)
 
@@ -322,7 +323,6 @@ def _exit_now(code: int) -> NoReturn:
     the heap) took about 0.5 s after a 50,000-polygon import had already said everything."""
     import logging
     import os
-    import sys
 
     from app.db import get_engine
 

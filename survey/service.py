@@ -395,7 +395,7 @@ def insert_hazard_areas(
         db,
         table,
         ("ord", "reference", *EDITABLE_COLUMNS, "raw", "source_index", "review_status"),
-        ["\t".join(line) for line in zip(*encoded, strict=True)],
+        list(map("\t".join, zip(*encoded, strict=True))),
     )
     db.execute(text(f"ANALYZE {table} (ord)"))  # the join key is all the planner needs here
     # JIT compilation costs more than it saves on these statements.
@@ -493,44 +493,42 @@ def _escape_column(values: list[Any], texts: list[Any], has_none: bool) -> list[
     return ["\\N" if v is None else copy_escape(t) for v, t in zip(values, texts, strict=True)]
 
 
+def _per_object(values: list[Any], encode: Callable[[Any], Any]) -> list[Any]:
+    """``encode`` of each value, called once per distinct object (by identity: the rows of an
+    import share their lists and evidence objects, see :class:`HazardColumns`)."""
+    codes, first = _identities(values)
+    encoded = np.empty(len(first), dtype=object)
+    encoded[:] = [encode(values[i]) for i in first.tolist()]
+    return list(encoded[codes].tolist())
+
+
+def _identities(values: list[Any]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(object number of each value, the first position of each object), numbered by hashing
+    the ids, in order of first appearance."""
+    codes, _ids = pd.factorize(np.fromiter(map(id, values), dtype=np.int64, count=len(values)))
+    return codes, np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
+
+
 def _json_texts(values: list[Any]) -> list[str | None]:
-    """JSON of each dict (None stays None), once per dict object (an import's rows share them)."""
+    """JSON of each dict (None stays None), once per dict object."""
     dumps = orjson.dumps
-    by_id: dict[int, str] = {}
-    out: list[str | None] = []
-    for v in values:
-        if v is None:
-            out.append(None)
-            continue
-        encoded = by_id.get(id(v))
-        if encoded is None:
-            encoded = by_id[id(v)] = dumps(v).decode()
-        out.append(encoded)
-    return out
+    return _per_object(values, lambda v: None if v is None else dumps(v).decode())
 
 
 def _list_column(values: list[Any]) -> list[str]:
-    """Array literals, each distinct list encoded once: the rows of an import share their list
-    objects (:class:`HazardColumns`); lists of text with equal items share their literal."""
-    by_id: dict[int, str] = {}
+    """Array literals, once per list object; lists of text with equal items share their literal."""
     by_items: dict[tuple[str, ...], str] = {}
-    out = []
-    for v in values:
-        if v is None:
-            out.append("\\N")
-            continue
-        encoded = by_id.get(id(v))
-        if encoded is None:
-            if all(type(item) is str for item in v):
-                key = tuple(v)
-                encoded = by_items.get(key)
-                if encoded is None:
-                    encoded = by_items[key] = copy_text(v)
-            else:
-                encoded = copy_text(v)
-            by_id[id(v)] = encoded
-        out.append(encoded)
-    return out
+
+    def encode(v: Any) -> str:
+        if v is None or not all(type(item) is str for item in v):
+            return copy_text(v)
+        key = tuple(v)
+        found = by_items.get(key)
+        if found is None:
+            found = by_items[key] = copy_text(v)
+        return found
+
+    return _per_object(values, encode)
 
 
 def _columns(properties: HazardPropertiesIn | HazardColumns) -> dict[str, Any]:
