@@ -136,6 +136,7 @@ class _Results:
         self.rejected = np.zeros(count, dtype=bool)
         self.messages: dict[int, list[str]] = {}
         self.codes: dict[int, list[str]] = {}
+        self.areas: dict[int, tuple[float, float]] = {}  # geodesic m² before and after a repair
 
     def note(self, index: int, code: str, message: str) -> None:
         self.codes.setdefault(index, []).append(code)
@@ -474,7 +475,7 @@ def _polygonal(geoms: NDArray[np.object_]) -> NDArray[np.object_]:
     return out
 
 
-def _check_validity(work: NDArray[np.object_], results: _Results, checks: list[FeatureCheck]) -> None:
+def _check_validity(work: NDArray[np.object_], results: _Results) -> None:
     settings = get_settings()
     active = np.flatnonzero(results.active())
     if not len(active):
@@ -490,8 +491,7 @@ def _check_validity(work: NDArray[np.object_], results: _Results, checks: list[F
         after = geodesic_areas(repaired)
         for k, i in enumerate(invalid):
             index = int(i)
-            checks[index].area_before_m2 = float(before[k])
-            checks[index].area_after_m2 = float(after[k])
+            results.areas[index] = (float(before[k]), float(after[k]))
             change = abs(after[k] - before[k]) / before[k] if before[k] > 0 else np.inf
             if after[k] <= 0:
                 results.reject(
@@ -536,9 +536,8 @@ def check_polygons(
     """
     raw = np.empty(len(geoms), dtype=object)
     raw[:] = geoms if isinstance(geoms, np.ndarray) else list(geoms)
-    checks = [FeatureCheck(index=i) for i in range(len(raw))]
     if not len(raw):
-        return checks
+        return []
     results = _Results(len(raw))
     work = _check_types(raw, results)
     coords, owner = _check_coordinates(work, results)
@@ -546,7 +545,7 @@ def check_polygons(
     _check_rings(work, results, coords, owner)
     work[results.rejected] = None
     # Repair first: spatial predicates of the country check need valid polygons.
-    _check_validity(work, results, checks)
+    _check_validity(work, results)
     work[results.rejected] = None
     _check_country(work, results, programme_id, db)
 
@@ -560,18 +559,20 @@ def check_polygons(
                 geoms_ok[is_poly], indices=np.arange(int(is_poly.sum()))
             )
         final[ok] = geoms_ok
-    for check in checks:
-        i = check.index
-        check.messages = results.messages.get(i, [])
-        check.codes = results.codes.get(i, [])
+    # Built once each: most features have nothing to say and only need their geometry.
+    checks = [FeatureCheck(i, "valid", [], [], g) for i, g in enumerate(final.tolist())]
+    for i, codes in results.codes.items():
+        check = checks[i]
+        check.codes = codes
+        check.messages = results.messages[i]
         if results.rejected[i]:
             check.status = "rejected"
-            check.geometry = None
-        else:
-            check.geometry = final[i]
-            if "repaired" in check.codes:
-                check.status = "repaired"
-                check.raw_geometry = raw[i]
+        elif "repaired" in codes:
+            check.status = "repaired"
+            check.raw_geometry = raw[i]
+    for i, (before, after) in results.areas.items():
+        checks[i].area_before_m2 = before
+        checks[i].area_after_m2 = after
     return checks
 
 
