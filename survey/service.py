@@ -382,13 +382,18 @@ def insert_hazard_areas(
     )
     db.execute(text(f"ALTER TABLE {table} ADD PRIMARY KEY (ord)"))
     # Column by column: the rows transposed in C (itemgetter, zip), then each column encoded at once.
-    by_column = zip(*map(itemgetter(*EDITABLE_COLUMNS), map(_columns, properties)), strict=True)
+    as_columns: Any = (
+        properties if set(map(type, properties)) == {HazardColumns} else map(_columns, properties)
+    )
+    by_column = zip(*map(itemgetter(*EDITABLE_COLUMNS), as_columns), strict=True)
     encoded = [
-        [str(i) for i in range(count)],
+        list(map(str, range(count))),
         _copy_column(references),
         *(_copy_column(list(column)) for column in by_column),
         ["\\N" if h is None else h for h in raw_hexes],
-        ["\\N" if i is None else str(int(i)) for i in indexes],
+        list(map(str, indexes))
+        if set(map(type, indexes)) == {int}
+        else ["\\N" if i is None else str(int(i)) for i in indexes],
         _copy_column(statuses),
     ]
     copy_lines(
