@@ -49,6 +49,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import IO, Any
 
 import numpy as np
@@ -223,6 +224,19 @@ def _check_coordinates(
     if not len(coords):
         return coords, owner
     x, y = coords[:, 0], coords[:, 1]
+    with np.errstate(invalid="ignore"):
+        plain = (np.abs(x) <= 180) & (np.abs(y) <= 90)  # false for NaN and infinities too
+    if not plain.all():
+        _reject_coordinates(x, y, owner, count, results)
+    for i in np.flatnonzero(results.rejected):
+        work[i] = None
+    return coords, owner
+
+
+def _reject_coordinates(
+    x: NDArray[np.float64], y: NDArray[np.float64], owner: NDArray[np.intp], count: int, results: _Results
+) -> None:
+    """Features with coordinates that are not numbers, or not lon/lat."""
     finite = np.isfinite(x) & np.isfinite(y)
     bad_finite = np.bincount(owner[~finite], minlength=count) > 0
     for i in np.flatnonzero(bad_finite):
@@ -251,9 +265,6 @@ def _check_coordinates(
                 "out_of_range",
                 f"Coordinate ({px:g}, {py:g}) is outside longitude -180..180 / latitude -90..90.",
             )
-    for i in np.flatnonzero(results.rejected):
-        work[i] = None
-    return coords, owner
 
 
 def _rings(
@@ -361,8 +372,16 @@ def _check_rings(
 class _Country:
     fingerprint: tuple[Any, ...]
     shape: BaseGeometry
-    buffered: BaseGeometry
     label: str
+    buffer_m: float
+
+    @cached_property
+    def buffered(self) -> BaseGeometry:
+        """The country widened by ``buffer_m`` (at least), computed when first needed: only
+        polygons outside the country are compared with it (about 0.05 s per programme)."""
+        buffered = shapely.buffer(self.shape, self.buffer_m / _M_PER_DEG_MIN)
+        shapely.prepare(buffered)
+        return buffered
 
 
 _COUNTRIES: dict[tuple[str, int], _Country] = {}
@@ -393,10 +412,8 @@ def country_of(db: Session, programme_id: int) -> _Country | None:
         {"p": programme_id},
     ).scalar_one()
     shape = shapely.from_wkb(bytes(wkb))
-    buffered = shapely.buffer(shape, settings.country_buffer_m / _M_PER_DEG_MIN)
     shapely.prepare(shape)
-    shapely.prepare(buffered)
-    country = _Country(fingerprint, shape, buffered, f"{fingerprint[2]} ({fingerprint[3]})")
+    country = _Country(fingerprint, shape, f"{fingerprint[2]} ({fingerprint[3]})", settings.country_buffer_m)
     _COUNTRIES[key] = country
     return country
 
