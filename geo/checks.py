@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import threading
 import uuid
 from collections.abc import Sequence
@@ -689,7 +688,8 @@ def load_temp_geometries(
     array[:] = list(geoms)
     present = np.flatnonzero(~shapely.is_missing(array))
     if len(present):
-        copy_from(db, name, ("idx", "geom"), _geometry_rows(present, array[present]), binary=True)
+        wkbs = shapely.to_wkb(shapely.set_srid(array[present], 4326), include_srid=True)
+        copy_binary(db, name, ("idx", "geom"), present.tolist(), wkbs.tolist())
     if index and len(present) > 50:
         db.execute(text(f"CREATE INDEX ON {name} (idx)"))
         db.execute(text(f"CREATE INDEX ON {name} USING gist (geom)"))
@@ -719,101 +719,6 @@ def _id_blob_rows(ids: Sequence[int], blobs: Sequence[bytes]) -> io.BytesIO:
     return io.BytesIO(b"".join(parts))
 
 
-# EWKB of a hole-free 2D polygon in lon/lat (EPSG:4326), little-endian, as GEOS writes it, after
-# the binary COPY row's field count, the int4 field and the value's length (big-endian): the
-# polygon alone, or as the only part of a MultiPolygon (the part has no SRID of its own).
-_SRID_FLAG = 0x20000000
-_ROW = [("fields", ">i2"), ("id_length", ">i4"), ("id", ">i4"), ("length", ">i4")]
-_POLYGON_ROW = np.dtype(
-    [*_ROW, ("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("rings", "<u4"), ("points", "<u4")]
-)
-_MULTIPOLYGON_ROW = np.dtype(
-    [
-        *_ROW,
-        ("order", "u1"),
-        ("type", "<u4"),
-        ("srid", "<u4"),
-        ("parts", "<u4"),
-        ("part_order", "u1"),
-        ("part_type", "<u4"),
-        ("rings", "<u4"),
-        ("points", "<u4"),
-    ]
-)
-
-
-def _geometry_rows(ids: Sequence[int] | NDArray[np.intp], geoms: NDArray[np.object_]) -> io.BytesIO:
-    """Binary COPY rows ``(int4 id, geometry as EWKB with SRID 4326)``: byte for byte
-    :func:`_id_blob_rows` of ``shapely.to_wkb(shapely.set_srid(geoms, 4326), include_srid=True)``.
-
-    Hole-free 2D polygons (and MultiPolygons of one such polygon), nearly every hazard area, are
-    written from their coordinates with numpy; GEOS writes the others. GEOS's writer, one
-    geometry at a time, cost about 0.3 s per 50,000 polygons.
-    """
-    count = len(geoms)
-    ids = np.asarray(ids, dtype=np.int64)
-    type_id = shapely.get_type_id(geoms)
-    candidates = ~shapely.has_z(geoms) & ~shapely.has_m(geoms) & np.isin(type_id, (_POLYGON, _MULTIPOLYGON))
-    multi = candidates & (type_id == _MULTIPOLYGON)
-    multi[multi] = shapely.get_num_geometries(geoms[multi]) == 1
-    candidates &= (type_id == _POLYGON) | multi
-    polygons = geoms.copy()
-    polygons[multi] = shapely.get_geometry(geoms[multi], 0)
-    fast = np.zeros(count, dtype=bool)
-    fast[candidates] = (shapely.get_num_interior_rings(polygons[candidates]) == 0) & ~shapely.is_empty(
-        polygons[candidates]
-    )
-    if sys.byteorder != "little" or (len(ids) and not -(2**31) <= ids.min() <= ids.max() < 2**31):
-        fast[:] = False  # GEOS's byte order; ids out of int4 range fail in struct.pack below
-    blobs: list[bytes | None] = [None] * count
-    slow = np.flatnonzero(~fast)
-    if len(slow):
-        written = shapely.to_wkb(shapely.set_srid(geoms[slow], 4326), include_srid=True).tolist()
-        for i, blob in zip(slow.tolist(), written, strict=True):
-            blobs[i] = blob
-    where = np.flatnonzero(fast)
-    points = shapely.get_num_coordinates(polygons[where])
-    coordinates = shapely.get_coordinates(polygons[where]).tobytes()
-    ends = np.cumsum(points) * 16
-    headers: dict[bool, tuple[bytes, int]] = {}
-    for is_multi, dtype, geometry_type in (
-        (False, _POLYGON_ROW, _POLYGON),
-        (True, _MULTIPOLYGON_ROW, _MULTIPOLYGON),
-    ):
-        chosen = multi[where] == is_multi
-        rows = np.zeros(int(chosen.sum()), dtype=dtype)
-        ewkb_header = dtype.itemsize - 14
-        rows["fields"], rows["id_length"], rows["id"] = 2, 4, ids[where[chosen]]
-        rows["length"] = ewkb_header + 16 * points[chosen]
-        rows["order"], rows["type"], rows["srid"] = 1, geometry_type | _SRID_FLAG, 4326
-        if is_multi:
-            rows["parts"], rows["part_order"], rows["part_type"] = 1, 1, _POLYGON
-        rows["rings"], rows["points"] = 1, points[chosen]
-        headers[is_multi] = (rows.tobytes(), dtype.itemsize)
-    pack = _ROW_START.pack
-    parts = [COPY_BINARY_HEADER]
-    taken = {False: 0, True: 0}
-    fast_list, multi_list, ends_list = fast.tolist(), multi.tolist(), ends.tolist()
-    start = 0
-    k = 0
-    for position, (i, blob) in enumerate(zip(ids.tolist(), blobs, strict=True)):
-        if fast_list[position]:
-            is_multi = multi_list[position]
-            header, size = headers[is_multi]
-            n = taken[is_multi]
-            taken[is_multi] = n + 1
-            end = ends_list[k]
-            parts.append(header[n * size : (n + 1) * size])
-            parts.append(coordinates[start:end])
-            start = end
-            k += 1
-        else:
-            parts.append(pack(2, 4, i, len(blob)))  # type: ignore[arg-type]
-            parts.append(blob)  # type: ignore[arg-type]
-    parts.append(COPY_BINARY_TRAILER)
-    return io.BytesIO(b"".join(parts))
-
-
 class AreasInBackground:
     """PostGIS geodesic areas (``ST_Area(geom::geography)``, the very values an insert would
     compute) of many polygons, computed on a second connection while this one goes on.
@@ -837,12 +742,13 @@ class AreasInBackground:
             raw: Any = self._engine.raw_connection()
             try:
                 cursor = raw.cursor()
+                wkbs = shapely.to_wkb(shapely.set_srid(self._geoms, 4326), include_srid=True).tolist()
                 cursor.execute(
                     "CREATE TEMP TABLE areas_in_background (idx int, geom geometry) ON COMMIT DROP"
                 )
                 cursor.copy_expert(
                     _copy_sql("areas_in_background", ("idx", "geom"), binary=True),
-                    _geometry_rows(np.arange(len(self._geoms)), np.asarray(self._geoms, dtype=object)),
+                    _id_blob_rows(range(len(wkbs)), wkbs),
                 )
                 cursor.execute("SELECT ST_Area(geom::geography) FROM areas_in_background ORDER BY idx")
                 self._areas = np.fromiter((r[0] for r in cursor.fetchall()), dtype=np.float64)

@@ -293,39 +293,3 @@ def test_ring_checks_of_holes_and_parts_beside_plain_polygons(db: Session, som: 
     assert results[1].messages == ["A ring has only 2 distinct vertices; a polygon needs at least 3."]
     assert results[2].messages == results[4].messages
     assert "(43.700000, 3.100000) and (44.300000, 3.100000) are 66.7 km apart" in results[4].messages[0]
-
-
-def test_geometry_rows_are_the_bytes_geos_writes() -> None:
-    """Binary COPY rows of polygons are written with numpy for hole-free 2D polygons: byte for
-    byte what GEOS writes (EWKB with SRID 4326), in any mix with the geometries GEOS writes."""
-    import random
-
-    from geo.checks import _geometry_rows, _id_blob_rows
-
-    def geos(ids: list[int], geoms: np.ndarray) -> bytes:
-        written = shapely.to_wkb(shapely.set_srid(geoms, 4326), include_srid=True).tolist()
-        return _id_blob_rows(ids, written).getvalue()
-
-    hole = [(45.05, 5.01), (45.06, 5.01), (45.06, 5.02)]
-    pool = [
-        box(45, 5, 45.01, 5.01),
-        Polygon([(45, 5), (45.1, 5), (45.1, 5.1)], [hole]),
-        MultiPolygon([box(1, 1, 2, 2), box(3, 3, 4, 4)]),
-        MultiPolygon([box(1, 1, 2, 2)]),
-        MultiPolygon([Polygon([(45, 5), (45.1, 5), (45.1, 5.1)], [hole])]),
-        shapely.force_3d(box(1, 1, 2, 2)),
-        shapely.from_wkt("POLYGON M ((0 0 1, 1 0 2, 1 1 3, 0 0 1))"),
-        Polygon(),
-        MultiPolygon(),
-        Point(1, 2),
-        GeometryCollection([box(0, 0, 1, 1)]),
-        box(-180, -90, 180, 90),
-        Polygon([(-0.0, 0), (1e-300, 0), (1, 1e300), (-0.0, 0)]),
-        shapely.set_srid(box(0, 0, 1, 1), 32638),
-        *synthetic_hazards("SOM", 20, seed=3).geometry.tolist(),
-    ]
-    rng = random.Random(5)
-    for _ in range(200):
-        geoms = np.array([rng.choice(pool) for _ in range(rng.randint(0, 12))], dtype=object)
-        ids = rng.sample(range(100_000), len(geoms))
-        assert _geometry_rows(np.array(ids), geoms).getvalue() == geos(ids, geoms)
