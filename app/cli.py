@@ -301,19 +301,12 @@ def import_file(
     report: Annotated[Path | None, typer.Option(help="also write the full JSON report here")] = None,
 ) -> None:
     """Import hazard areas or evidence points from a file (all-or-nothing; exit 1 when rejected)."""
-    import gc
-
     from geo.imports import cli_import
 
     ensure_database()
-    # The import allocates millions of objects (geometries, rows) that live until it ends, and
-    # the cyclic garbage collector kept rescanning them: about 2 s of 50,000 polygons' 5 s of
-    # CPU. This one-shot process frees them at its end, cycles included.
-    gc.disable()
     code = cli_import(file, programme, layer, crs, mapping, dry_run, skip_invalid, console, report, defaults)
     if _whole_process and sys.gettrace() is None and sys.getprofile() is None:
         _exit_now(code)  # not under a profiler or coverage: they write their results at exit
-    gc.enable()
     raise typer.Exit(code)
 
 

@@ -15,9 +15,11 @@ does the whole job inside the caller's transaction; the caller commits once (or 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -560,6 +562,20 @@ def earlier_import(db: Session, programme: Programme, layer: str, digest: str) -
     )
 
 
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """An import allocates millions of objects (geometries, rows, report entries) that live until
+    it ends; Python's cyclic garbage collector kept rescanning them: about 2 s of a 50,000-polygon
+    import's 5 s of CPU. Reference counting still frees everything as usual meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def run_import(
     db: Session,
     programme: Programme,
@@ -570,6 +586,19 @@ def run_import(
     settings: Settings | None = None,
 ) -> ImportResult:
     """Check (and unless refused or a dry run, store) one uploaded file. The caller commits."""
+    with _without_cyclic_gc():
+        return _run_import(db, programme, data, options, actor, progress, settings)
+
+
+def _run_import(
+    db: Session,
+    programme: Programme,
+    data: bytes,
+    options: ImportOptions,
+    actor: str,
+    progress: Progress | None,
+    settings: Settings | None,
+) -> ImportResult:
     settings = settings or get_settings()
     progress = progress or _nothing
     if options.layer not in IMPORT_LAYERS:

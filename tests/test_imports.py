@@ -787,3 +787,27 @@ def test_column_wise_copy_text_matches_value_by_value() -> None:
         columns.append(column)
     for column in columns:
         assert _copy_column(list(column)) == [copy_text(v) for v in column], column
+
+
+def test_the_garbage_collector_is_paused_during_an_import_only(
+    client: TestClient, surveyor: Headers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import runs without the cyclic garbage collector (it kept rescanning the import's
+    millions of objects) and gives it back afterwards, also when the file is refused."""
+    import gc
+
+    import geo.imports
+
+    seen: list[bool] = []
+    read = geo.imports.read_upload
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(geo.imports, "read_upload", spy)
+    good = _write_vector(tmp_path, _frame(POLYGONS), ".geojson", "GeoJSON")
+    assert _upload(client, surveyor, "three.geojson", good, dry_run=True).status_code == 200
+    assert _upload(client, surveyor, "bad.geojson", b"{not json").status_code == 422
+    assert seen == [False, False]
+    assert gc.isenabled()
