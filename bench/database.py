@@ -234,6 +234,17 @@ def load_hazards(name: str, frames: list[tuple[str, gpd.GeoDataFrame]]) -> int:
             """
         )
         count = cur.rowcount
+        # The references were numbered here, not by the application's counter: move the counter
+        # past them, or the application's next hazard area would get SOM-HA-000001 again.
+        cur.execute(
+            """
+            INSERT INTO reference_counters (programme_id, kind, last_value)
+            SELECT programme_id, 'HA', max(substring(reference from '[0-9]+$')::int)
+            FROM hazard_areas GROUP BY programme_id
+            ON CONFLICT (programme_id, kind) DO UPDATE
+            SET last_value = greatest(reference_counters.last_value, EXCLUDED.last_value)
+            """
+        )
         conn.commit()
     with connect(name, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("VACUUM ANALYZE hazard_areas")

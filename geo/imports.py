@@ -30,6 +30,7 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.errors import Problem
@@ -808,10 +809,15 @@ def cli_import(
                 db.rollback()
                 console.print(f"[red]refused:[/red] {exc.detail}")
                 return EXIT_REFUSED
-        if result.committed:
-            db.commit()
-        else:
-            db.rollback()
+            except DBAPIError as exc:
+                return _refused_by_database(db, exc, console)
+        try:
+            if result.committed:
+                db.commit()  # deferred checks (area accounting) run here
+            else:
+                db.rollback()
+        except DBAPIError as exc:
+            return _refused_by_database(db, exc, console)
     finally:
         db.close()
     report = result.report
@@ -822,6 +828,20 @@ def cli_import(
     if rejected and not result.committed and not report.get("replayed"):
         return EXIT_REJECTED
     return EXIT_OK
+
+
+def _refused_by_database(db: Session, error: DBAPIError, console: Any) -> int:
+    """A rule the database enforces (a unique reference, the area accounting…) refused what the
+    import would store: nothing is stored, and the user reads the database's one-line reason.
+    Anything else is a fault, raised as such."""
+    code = getattr(error.orig, "pgcode", None) or ""
+    if not code.startswith(("22", "23")):
+        raise error
+    db.rollback()
+    reason = str(error.orig).strip().splitlines()
+    console.print(f"[red]refused by the database:[/red] {' '.join(line.strip() for line in reason)}")
+    console.print("[red]nothing stored[/red]")
+    return EXIT_REFUSED
 
 
 def print_report(report: dict[str, Any], console: Any, limit: int = 20) -> None:

@@ -532,6 +532,25 @@ def _cli(args: list[str], url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_cli_import_refused_by_a_database_rule_says_why_and_stores_nothing(
+    database_url: str, sql: SQL, tmp_path: Path
+) -> None:
+    """A hazard area loaded by hand with the reference the counter hands out next: the import's
+    insert breaks the unique reference, and the CLI says so in a line (exit 2), no traceback."""
+    sql(
+        "INSERT INTO hazard_areas (programme_id, reference, classification, geom) "
+        "SELECT id, 'SOM-HA-000001', 'SHA', ST_Multi(ST_MakeEnvelope(45.3, 2.0, 45.31, 2.01, 4326)) "
+        "FROM programmes WHERE code = 'SOM'"
+    )
+    good = tmp_path / "hazards.gpkg"
+    _frame().to_file(good)
+    refused = _cli([str(good), "--programme", "SOM"], database_url)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "refused by the database" in refused.stdout and "SOM-HA-000001" in refused.stdout
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert _count(sql, "hazard_areas") == 1 and _count(sql, "imports") == 0
+
+
 def test_cli_import_exit_codes_and_summary(
     database_url: str, engine: Engine, sql: SQL, tmp_path: Path
 ) -> None:
