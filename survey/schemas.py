@@ -398,13 +398,16 @@ def validate_hazard_frame(
             flat[name] = kept.tolist()
         else:
             flat[name] = [default] * len(fast)
-    # Rows with the same evidence lists share one evidence object (encoded once by the insert):
-    # the pairs of list objects numbered by hashing their ids.
-    direct, indirect = flat.pop("evidence_direct"), flat.pop("evidence_indirect")
-    pairs, first = _pair_identities(direct, indirect)
-    shared = np.empty(len(first), dtype=object)
-    shared[:] = [{"direct": direct[i], "indirect": indirect[i]} for i in first.tolist()]
-    flat["evidence"] = shared[pairs].tolist()
+    # Rows with the same evidence lists share one evidence object (encoded once by the insert).
+    shared: dict[tuple[int, int], dict[str, Any]] = {}
+    evidence = []
+    for direct, indirect in zip(flat.pop("evidence_direct"), flat.pop("evidence_indirect"), strict=True):
+        pair = (id(direct), id(indirect))
+        found = shared.get(pair)
+        if found is None:
+            found = shared[pair] = {"direct": direct, "indirect": indirect}
+        evidence.append(found)
+    flat["evidence"] = evidence
     names = list(EDITABLE_COLUMNS)
     # Dicts built by map()/zip() in C: no Python frame per row.
     built = map(HazardColumns, map(zip, repeat(names), zip(*(flat[n] for n in names), strict=True)))
@@ -424,16 +427,6 @@ def validate_hazard_frame(
         for error in slow_errors:
             errors.append({**error, "index": int(rows[int(error["index"])])})
     return results, errors
-
-
-def _pair_identities(first_objects: list[Any], second_objects: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(pair number of each row, the first row of each pair) for pairs of objects by identity,
-    numbered in order of first appearance."""
-    count = len(first_objects)
-    one = pd.factorize(np.fromiter(map(id, first_objects), dtype=np.int64, count=count))[0]
-    two = pd.factorize(np.fromiter(map(id, second_objects), dtype=np.int64, count=count))[0]
-    pairs = pd.factorize(one.astype(np.int64) * (int(two.max(initial=0)) + 1) + two)[0]
-    return pairs, np.flatnonzero(~pd.Series(pairs).duplicated().to_numpy())
 
 
 def _text_ok(raw: np.ndarray, present: np.ndarray, limit: int) -> np.ndarray:
