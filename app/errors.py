@@ -46,6 +46,14 @@ class Problem(Exception):
         self.extra = extra
 
 
+def is_refusal(exc: DBAPIError) -> bool:
+    """Whether the database refused the data it was given (a bad value, SQLSTATE class 22, or a
+    broken rule, class 23: unique keys, checks, the area accounting): the sender's to fix, not a
+    fault of the service."""
+    code = getattr(exc.orig, "pgcode", None) or ""
+    return code.startswith(("22", "23"))
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -103,8 +111,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> Response:
         # Data errors the database caught (bad geometry text, numeric overflow…): the client's.
-        code = getattr(exc.orig, "pgcode", None) or ""
-        if code.startswith(("22", "23")):
+        if is_refusal(exc):
+            code = getattr(exc.orig, "pgcode", None) or ""
             message = str(exc.orig).split("\n")[0]
             status = 409 if code.startswith("23") else 422
             return problem_response(status, message, None, request.url.path)

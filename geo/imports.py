@@ -33,7 +33,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app.errors import Problem
+from app.errors import Problem, is_refusal
 from app.reference.models import Programme
 from app.settings import Settings, get_settings
 from geo.import_models import IMPORT_LAYERS, Import
@@ -323,7 +323,9 @@ def _area_candidates(geometry: np.ndarray, settings: Settings) -> np.ndarray:
     present = ~shapely.is_missing(geometry)
     kinds = np.full(len(geometry), -1)
     kinds[present] = shapely.get_type_id(geometry[present])
-    polygonal = np.flatnonzero(np.isin(kinds, (_POLYGON, _MULTIPOLYGON)))
+    polygonal = np.flatnonzero(
+        np.isin(kinds, (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON))
+    )
     if not len(polygonal):
         return polygonal
     with np.errstate(invalid="ignore"):
@@ -352,12 +354,11 @@ def _same_polygons(stored: np.ndarray, sent: np.ndarray) -> np.ndarray:
     """Which stored multipolygons are exactly the polygons sent (a polygon being the one part of
     its multipolygon): the same vertices, so the same geodesic area."""
     compared = stored.copy()
-    single = (shapely.get_type_id(sent) == _POLYGON) & (shapely.get_num_geometries(stored) == 1)
+    single = (shapely.get_type_id(sent) == shapely.GeometryType.POLYGON) & (
+        shapely.get_num_geometries(stored) == 1
+    )
     compared[single] = shapely.get_geometry(stored[single], 0)
     return np.asarray(shapely.equals_exact(compared, sent, tolerance=0), dtype=bool)
-
-
-_POLYGON, _MULTIPOLYGON = 3, 6
 
 
 class EarlyAreas:
@@ -834,8 +835,7 @@ def _refused_by_database(db: Session, error: DBAPIError, console: Any) -> int:
     """A rule the database enforces (a unique reference, the area accounting…) refused what the
     import would store: nothing is stored, and the user reads the database's one-line reason.
     Anything else is a fault, raised as such."""
-    code = getattr(error.orig, "pgcode", None) or ""
-    if not code.startswith(("22", "23")):
+    if not is_refusal(error):
         raise error
     db.rollback()
     reason = str(error.orig).strip().splitlines()
