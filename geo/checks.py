@@ -693,7 +693,9 @@ def load_temp_geometries(
     if index and len(present) > 50:
         db.execute(text(f"CREATE INDEX ON {name} (idx)"))
         db.execute(text(f"CREATE INDEX ON {name} USING gist (geom)"))
-    db.execute(text(f"ANALYZE {name}"))
+    # Statistics of idx only: those of the geometries cost 0.1 s per 50,000 polygons and changed
+    # no plan (admin areas, duplicates among 100,000 hazards); the GiST index is what matters.
+    db.execute(text(f"ANALYZE {name} (idx)"))
     return name
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -418,6 +418,7 @@ class CheckedHazards:
     geometry_table: str  # the accepted polygons, in order (idx = position among them)
     admin_table: str | None  # their admin areas (key = idx), when they are to be stored
     areas: Callable[[], Any] | None  # their geodesic areas, or None: the insert computes them
+    rows: list[str] | None  # the features to store, encoded for the insert (None: nothing to store)
 
 
 def _check_hazards(
@@ -427,11 +428,12 @@ def _check_hazards(
     geometry: np.ndarray,
     progress: Progress,
     will_store: bool,
+    skip_invalid: bool,
     settings: Settings,
 ) -> CheckedHazards:
     from geo.checks import check_polygons, find_possible_duplicates, load_temp_geometries
     from survey.schemas import validate_hazard_frame
-    from survey.service import load_admin_areas
+    from survey.service import encode_hazard_rows, load_admin_areas
 
     count = len(geometry)
     progress("checking", 0, count)
@@ -459,28 +461,22 @@ def _check_hazards(
 
     worker = threading.Thread(target=load, name="import-load", daemon=True)
     worker.start()
+    rows: list[str] | None = None
     try:
         # Validated once here, column by column; the validated attributes go straight to the insert.
         properties, errors = validate_hazard_frame(source.attributes, field_prefix="")
+        features = _feature_reports(checks, source, errors)
+        stored = [i for i, c in enumerate(checks) if c.status != "rejected"]
+        if will_store and stored and (skip_invalid or len(stored) == count):
+            # The rows to insert, encoded while the worker is still busy in the database.
+            valid = [properties[i] for i in stored]  # none is None: refused attributes rejected it
+            rows = encode_hazard_rows(
+                [checks[i] for i in stored], cast(list[Any], valid), source_index=stored
+            )
     finally:
         worker.join()
     if "error" in loading:
         raise loading["error"]
-    attribute_errors: dict[int, list[str]] = {}
-    for error in errors:
-        field = str(error["field"]).lstrip(".")
-        attribute_errors.setdefault(int(error["index"]), []).append(
-            f"{field}: {error['message']}" if field else str(error["message"])
-        )
-    features: list[dict[str, Any]] = []
-    for check in checks:
-        entry = check.as_report()
-        read_error = source.errors.get(check.index)
-        extra = ([read_error] if read_error else []) + attribute_errors.get(check.index, [])
-        if extra:
-            entry["status"] = check.status = "rejected"
-            entry["messages"] = extra + [m for m in entry["messages"] if m not in extra]
-        features.append(entry)
     progress("checking", count, count)
     progress("duplicates", 0, len(accepted))
     loaded: str = loading["table"]
@@ -503,7 +499,30 @@ def _check_hazards(
         loaded, admin = _keep_only(db, loaded, np.flatnonzero(still)), None
         if areas is not None:
             areas = _subset(areas, still)
-    return CheckedHazards(features, checks, properties, found, loaded, admin, areas)
+    return CheckedHazards(features, checks, properties, found, loaded, admin, areas, rows)
+
+
+def _feature_reports(
+    checks: list[Any], source: SourceFrame, errors: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The report's entry of each feature; a feature whose attributes were refused (or that the
+    reader could not read whole) is rejected, with those reasons first."""
+    attribute_errors: dict[int, list[str]] = {}
+    for error in errors:
+        field = str(error["field"]).lstrip(".")
+        attribute_errors.setdefault(int(error["index"]), []).append(
+            f"{field}: {error['message']}" if field else str(error["message"])
+        )
+    features: list[dict[str, Any]] = []
+    for check in checks:
+        entry = check.as_report()
+        read_error = source.errors.get(check.index)
+        extra = ([read_error] if read_error else []) + attribute_errors.get(check.index, [])
+        if extra:
+            entry["status"] = check.status = "rejected"
+            entry["messages"] = extra + [m for m in entry["messages"] if m not in extra]
+        features.append(entry)
+    return features
 
 
 def _subset(areas: Callable[[], Any], keep: np.ndarray) -> Callable[[], Any]:
@@ -523,7 +542,10 @@ def _keep_only(db: Session, table: str, positions: np.ndarray) -> str:
         {"positions": positions.tolist()},
     )
     db.execute(text(f"CREATE INDEX ON {kept} (idx)"))
-    db.execute(text(f"ANALYZE {kept}"))
+    # The insert joins it with the admin areas: without a GiST index that join took about 4 s
+    # for 50,000 polygons instead of 0.5 s.
+    db.execute(text(f"CREATE INDEX ON {kept} USING gist (geom)"))
+    db.execute(text(f"ANALYZE {kept} (idx)"))
     return kept
 
 
@@ -544,6 +566,7 @@ def _store_hazards(
         geometry_table=checked.geometry_table,
         area_m2=checked.areas,
         admin_table=checked.admin_table,
+        rows=checked.rows,
     )
     return len(inserted)
 
@@ -652,7 +675,9 @@ def _run_import(
     point_columns: dict[str, np.ndarray] = {}
     hazards: CheckedHazards | None = None
     if options.layer == "hazard_areas":
-        hazards = _check_hazards(db, programme, source, geometry, progress, not options.dry_run, settings)
+        hazards = _check_hazards(
+            db, programme, source, geometry, progress, not options.dry_run, options.skip_invalid, settings
+        )
         features, duplicates = hazards.features, hazards.duplicates
     else:
         progress("checking", 0, count)

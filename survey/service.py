@@ -310,6 +310,7 @@ def insert_hazard_areas(
     geometry_table: str | None = None,
     area_m2: Sequence[float] | Callable[[], Sequence[float]] | None = None,
     admin_table: str | None = None,
+    rows: Sequence[str] | None = None,
 ) -> list[int]:
     """Insert checked hazard polygons with their attributes; returns the new ids in input order.
 
@@ -325,10 +326,9 @@ def insert_hazard_areas(
     ``area_m2`` may give ``ST_Area(geom::geography)`` of each geometry (or a function returning
     them, called as late as possible: :class:`geo.checks.AreasInBackground`); otherwise the
     insert computes them. ``admin_table`` may name the :func:`load_admin_areas` of
-    ``geometry_table``.
+    ``geometry_table``. ``rows`` may give :func:`encode_hazard_rows` of these checks and validated
+    attributes, encoded beforehand (an import does so while its polygons load).
     """
-    from operator import itemgetter
-
     count = len(checks)
     if count == 0:
         return []
@@ -337,70 +337,33 @@ def insert_hazard_areas(
         raise Problem(
             422, f"{len(rejected)} rejected feature(s) cannot be stored (first: index {rejected[0]})."
         )
-    if isinstance(attributes, pd.DataFrame) or not all(
-        isinstance(a, HazardPropertiesIn | HazardColumns) for a in attributes
-    ):
-        records = _records(attributes, count)  # type: ignore[arg-type]
-        validated, errors = validate_hazard_properties(records)
-        if errors:
-            raise Problem(
-                422, f"Invalid hazard attributes: {errors[0]['field']}: {errors[0]['message']}", errors=errors
-            )
-        properties = [v for v in validated if v is not None]
-    else:
-        properties = list(attributes)  # type: ignore[arg-type]
-    if len(properties) != count:
-        raise ValueError(f"{len(properties)} attribute rows for {count} features")
-    statuses = [review_status] * count if isinstance(review_status, str) else list(review_status)
-    if any(s not in REVIEW_STATUSES for s in statuses):
-        raise ValueError(f"review_status must be one of {REVIEW_STATUSES}")
-    indexes = list(source_index) if source_index is not None else [None] * count
+    if rows is None:
+        rows = encode_hazard_rows(
+            checks, _validated_properties(attributes, count), source_index, review_status
+        )
+    elif len(rows) != count:
+        raise ValueError(f"{len(rows)} encoded rows for {count} features")
 
     references = next_references(db, programme, REFERENCE_KIND, count)
     own_table = geometry_table is None
     if geometry_table is None:
         geometry_table = load_temp_geometries(db, [c.geometry for c in checks], index=True)
-    raws = np.empty(count, dtype=object)
-    raws[:] = [c.raw_geometry for c in checks]
-    raw_hexes: list[str | None] = [None] * count
-    has_raw = np.flatnonzero(~shapely.is_missing(raws))
-    if len(has_raw):
-        # The raw geometry is kept 2D (the column is 2D); Z/M were reported as notes.
-        flat_raw = shapely.set_srid(shapely.force_2d(raws[has_raw]), 4326)
-        for i, h in zip(has_raw, shapely.to_wkb(flat_raw, hex=True, include_srid=True), strict=True):
-            raw_hexes[int(i)] = str(h)
-
     table = f"tmp_new_hazards_{uuid.uuid4().hex[:10]}"
     # The property columns typed as in hazard_areas itself, loaded as COPY text column by column
     # (a jsonb per row, spread by jsonb_populate_record, cost about 1 s per 50,000 rows).
     db.execute(
         text(
-            f"CREATE TEMP TABLE {table} ON COMMIT DROP AS SELECT 0 AS ord, reference, "
+            f"CREATE TEMP TABLE {table} ON COMMIT DROP AS SELECT reference, 0 AS ord, "
             f"{', '.join(EDITABLE_COLUMNS)}, raw_geom AS raw, source_index, review_status "
             "FROM hazard_areas WITH NO DATA"
         )
     )
     db.execute(text(f"ALTER TABLE {table} ADD PRIMARY KEY (ord)"))
-    # Column by column: the rows transposed in C (itemgetter, zip), then each column encoded at once.
-    as_columns: Any = (
-        properties if set(map(type, properties)) == {HazardColumns} else map(_columns, properties)
-    )
-    by_column = zip(*map(itemgetter(*EDITABLE_COLUMNS), as_columns), strict=True)
-    encoded = [
-        list(map(str, range(count))),
-        _copy_column(references),
-        *(_copy_column(list(column)) for column in by_column),
-        ["\\N" if h is None else h for h in raw_hexes],
-        list(map(str, indexes))
-        if set(map(type, indexes)) == {int}
-        else ["\\N" if i is None else str(int(i)) for i in indexes],
-        _copy_column(statuses),
-    ]
     copy_lines(
         db,
         table,
-        ("ord", "reference", *EDITABLE_COLUMNS, "raw", "source_index", "review_status"),
-        list(map("\t".join, zip(*encoded, strict=True))),
+        ("reference", *_STAGED_COLUMNS),
+        list(map("\t".join, zip(_copy_column(references), rows, strict=True))),
     )
     db.execute(text(f"ANALYZE {table} (ord)"))  # the join key is all the planner needs here
     # JIT compilation costs more than it saves on these statements.
@@ -423,7 +386,7 @@ def insert_hazard_areas(
         _copy_areas(db, area_table, areas)
         db.execute(text(f"ANALYZE {area_table}"))
         area_source = f"JOIN {area_table} m ON m.idx = n.ord"
-    rows = db.execute(
+    inserted = db.execute(
         text(
             f"""
             INSERT INTO hazard_areas (programme_id, reference, {columns}, geom, raw_geom, area_m2,
@@ -447,8 +410,74 @@ def insert_hazard_areas(
     db.execute(text(f"DROP TABLE {table}"))
     if own_table:
         db.execute(text(f"DROP TABLE {geometry_table}"))
-    by_reference = {str(ref): int(i) for i, ref in rows}
+    by_reference = {str(ref): int(i) for i, ref in inserted}
     return [by_reference[r] for r in references]
+
+
+# The staged columns of insert_hazard_areas after the reference, in the order encode_hazard_rows writes them.
+_STAGED_COLUMNS = ("ord", *EDITABLE_COLUMNS, "raw", "source_index", "review_status")
+
+
+def _validated_properties(
+    attributes: pd.DataFrame | Sequence[Mapping[str, Any] | HazardPropertiesIn | HazardColumns], count: int
+) -> list[HazardPropertiesIn | HazardColumns]:
+    """The attributes validated (422 for any invalid one), or as they are when already validated."""
+    if not isinstance(attributes, pd.DataFrame) and all(
+        isinstance(a, HazardPropertiesIn | HazardColumns) for a in attributes
+    ):
+        properties = list(attributes)
+    else:
+        validated, errors = validate_hazard_properties(_records(attributes, count))  # type: ignore[arg-type]
+        if errors:
+            raise Problem(
+                422, f"Invalid hazard attributes: {errors[0]['field']}: {errors[0]['message']}", errors=errors
+            )
+        properties = [v for v in validated if v is not None]
+    if len(properties) != count:
+        raise ValueError(f"{len(properties)} attribute rows for {count} features")
+    return properties  # type: ignore[return-value]
+
+
+def encode_hazard_rows(
+    checks: Sequence[FeatureCheck],
+    properties: Sequence[HazardPropertiesIn | HazardColumns],
+    source_index: Sequence[int] | None = None,
+    review_status: str | Sequence[str] = "draft",
+) -> list[str]:
+    """The rows :func:`insert_hazard_areas` stages for these checked polygons and validated
+    attributes, in COPY text (all but the reference, reserved by the insert): pure Python, so an
+    import encodes them while its polygons load into the database."""
+    from operator import itemgetter
+
+    count = len(checks)
+    statuses = [review_status] * count if isinstance(review_status, str) else list(review_status)
+    if any(s not in REVIEW_STATUSES for s in statuses):
+        raise ValueError(f"review_status must be one of {REVIEW_STATUSES}")
+    indexes = list(source_index) if source_index is not None else [None] * count
+    raws = np.empty(count, dtype=object)
+    raws[:] = [c.raw_geometry for c in checks]
+    raw_hexes: list[str | None] = [None] * count
+    has_raw = np.flatnonzero(~shapely.is_missing(raws))
+    if len(has_raw):
+        # The raw geometry is kept 2D (the column is 2D); Z/M were reported as notes.
+        flat_raw = shapely.set_srid(shapely.force_2d(raws[has_raw]), 4326)
+        for i, h in zip(has_raw, shapely.to_wkb(flat_raw, hex=True, include_srid=True), strict=True):
+            raw_hexes[int(i)] = str(h)
+    # Column by column: the rows transposed in C (itemgetter, zip), then each column encoded at once.
+    as_columns: Any = (
+        properties if set(map(type, properties)) == {HazardColumns} else map(_columns, properties)
+    )
+    by_column = zip(*map(itemgetter(*EDITABLE_COLUMNS), as_columns), strict=True)
+    encoded = [
+        list(map(str, range(count))),
+        *(_copy_column(list(column)) for column in by_column),
+        ["\\N" if h is None else h for h in raw_hexes],
+        list(map(str, indexes))
+        if set(map(type, indexes)) == {int}
+        else ["\\N" if i is None else str(int(i)) for i in indexes],
+        _copy_column(statuses),
+    ]
+    return list(map("\t".join, zip(*encoded, strict=True)))
 
 
 _AREA_ROW = struct.Struct("!hiiid")  # field count 2, int4 (length 4, value), float8 (length 8, value)
