@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+
+if TYPE_CHECKING:  # the web framework is imported by what serves HTTP: the command line never needs it
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
 
 log = logging.getLogger("safeground.errors")
 
@@ -62,6 +62,8 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> Response:
+    from fastapi.responses import Response
+
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title or HTTPStatus(status).phrase,
@@ -81,6 +83,9 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return problem_response(exc.status, exc.detail, exc.title, request.url.path, exc.headers, **exc.extra)

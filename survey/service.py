@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -34,7 +34,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
-from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import Programme
 from app.reference.service import next_references
@@ -58,6 +57,9 @@ from survey.schemas import (
     HazardPropertiesIn,
     validate_hazard_properties,
 )
+
+if TYPE_CHECKING:  # annotations only: the command line's imports never load the web framework
+    from app.deps import Scope
 
 REFERENCE_KIND = "HA"
 EDITORS = ("admin", "coordinator", "surveyor")

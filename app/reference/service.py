@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import AdminArea, Organisation, Programme, Team
 from app.reference.schemas import (
@@ -22,6 +21,9 @@ from app.reference.schemas import (
     TeamPatch,
 )
 from geo.points import point_from_geojson
+
+if TYPE_CHECKING:  # annotations only: the command line's imports never load the web framework
+    from app.deps import Scope
 
 
 def add_programme(db: Session, code: str, name: str, iso3: str, utm_epsg: list[int]) -> Programme:
