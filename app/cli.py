@@ -307,7 +307,7 @@ def import_file(
     ensure_database()
     if _whole_process:
         # The process ends with this command. run_import pauses the cyclic garbage collector; turned
-        # back on, its first collection walked the millions of objects the import left (0.15 s).
+        # back on, its first collection walked the millions of objects the import left (0.05 s).
         gc.disable()
     code = cli_import(file, programme, layer, crs, mapping, dry_run, skip_invalid, console, report, defaults)
     if _whole_process and sys.gettrace() is None and sys.getprofile() is None:
