@@ -70,7 +70,8 @@ class HazardArea(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"), index=True)
+    # Indexed by ix_hazard_areas_programme_id_id (its leading column).
+    programme_id: Mapped[int] = mapped_column(ForeignKey("programmes.id"))
     reference: Mapped[str] = mapped_column(Text)
     name: Mapped[str | None] = mapped_column(Text)
     classification: Mapped[str] = mapped_column(Text)
