@@ -418,7 +418,8 @@ class CheckedHazards:
     geometry_table: str  # the accepted polygons, in order (idx = position among them)
     admin_table: str | None  # their admin areas (key = idx), when they are to be stored
     areas: Callable[[], Any] | None  # their geodesic areas, or None: the insert computes them
-    rows: list[str] | None  # the features to store, encoded for the insert (None: nothing to store)
+    rows: list[str] | None  # the features at ``stored``, encoded for the insert (or None)
+    stored: list[int]  # positions of the features whose rows were encoded
 
 
 def _check_hazards(
@@ -499,7 +500,7 @@ def _check_hazards(
         loaded, admin = _keep_only(db, loaded, np.flatnonzero(still)), None
         if areas is not None:
             areas = _subset(areas, still)
-    return CheckedHazards(features, checks, properties, found, loaded, admin, areas, rows)
+    return CheckedHazards(features, checks, properties, found, loaded, admin, areas, rows, stored)
 
 
 def _feature_reports(
@@ -566,7 +567,8 @@ def _store_hazards(
         geometry_table=checked.geometry_table,
         area_m2=checked.areas,
         admin_table=checked.admin_table,
-        rows=checked.rows,
+        # Encoded beforehand for exactly these features (else the insert encodes them itself).
+        rows=checked.rows if checked.stored == keep.tolist() else None,
     )
     return len(inserted)
 
