@@ -792,9 +792,11 @@ def find_possible_duplicates(
     if not len(geoms):
         return []
     table = loaded or load_temp_geometries(db, geoms)
-    # Pairs whose bounding boxes cannot overlap enough are dropped by arithmetic on the boxes;
-    # the intersection is computed only for the rest, its geodesic area only for the hits.
-    # The threshold test is on planar areas (a ratio: the same on the ellipsoid this locally).
+    # The hazards a new polygon n may duplicate: same programme, overlapping boxes, not rejected.
+    overlapping = (
+        "h.programme_id = :p AND h.geom && n.geom "
+        "AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))"
+    )
     # Which side drives the join (counted up to the number of new polygons, from an index).
     existing = db.scalar(
         text("SELECT count(*) FROM (SELECT 1 FROM hazard_areas WHERE programme_id = :p LIMIT :n) h"),
@@ -805,15 +807,15 @@ def find_possible_duplicates(
         # kept whole by OFFSET 0). Left to itself the planner went the other way round, every
         # hazard of the programme read and probing the new polygons' index: for 50,000 new
         # polygons against 60,000 hazards the query took 2.0 s instead of 1.5 s.
-        hazards = f"""{table} n CROSS JOIN LATERAL (
-                    SELECT h.id, h.reference, h.area_m2, h.geom FROM hazard_areas h
-                    WHERE h.programme_id = :p AND h.geom && n.geom
-                      AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))
-                    OFFSET 0
-                ) h"""
+        hazards = (
+            f"{table} n CROSS JOIN LATERAL (SELECT h.id, h.reference, h.area_m2, h.geom "
+            f"FROM hazard_areas h WHERE {overlapping} OFFSET 0) h"
+        )
     else:  # fewer hazards than new polygons (none in a new programme): the planner's own plan
-        hazards = f"""{table} n JOIN hazard_areas h ON h.programme_id = :p AND h.geom && n.geom
-                    AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))"""
+        hazards = f"{table} n JOIN hazard_areas h ON {overlapping}"
+    # Pairs whose bounding boxes cannot overlap enough are dropped by arithmetic on the boxes;
+    # the intersection is computed only for the rest, its geodesic area only for the hits.
+    # The threshold test is on planar areas (a ratio: the same on the ellipsoid this locally).
     rows = db.execute(
         text(
             f"""
