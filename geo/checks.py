@@ -46,10 +46,10 @@ import io
 import struct
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar, cast
 
 import numpy as np
 import orjson
@@ -58,10 +58,13 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.settings import get_settings
 from geo.areas import WGS84, geodesic_areas
+
+T = TypeVar("T")
 
 CHECKS = (
     "empty",
@@ -723,6 +726,30 @@ def _id_blob_rows(ids: Sequence[int], blobs: Sequence[bytes]) -> io.BytesIO:
     return io.BytesIO(b"".join(parts))
 
 
+class Background(Generic[T]):
+    """``job()`` run in a thread of its own from now on; :meth:`result` waits for it (and raises
+    what it raised)."""
+
+    def __init__(self, job: Callable[[], T], name: str) -> None:
+        self._job = job
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._job()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return cast(T, self._value)
+
+
 class AreasInBackground:
     """PostGIS geodesic areas (``ST_Area(geom::geography)``, the very values an insert would
     compute) of many polygons, computed on a second connection while this one goes on.
@@ -734,41 +761,40 @@ class AreasInBackground:
     """
 
     def __init__(self, db: Session, geoms: NDArray[np.object_]) -> None:
-        self._engine = db.get_bind().engine
-        self._geoms = geoms
-        self._areas: NDArray[np.float64] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="geodesic-areas", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            raw: Any = self._engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                wkbs = shapely.to_wkb(self._geoms).tolist()  # SRID 4326 from the column's type
-                cursor.execute(
-                    "CREATE TEMP TABLE areas_in_background (idx int, geom geometry(Geometry, 4326)) "
-                    "ON COMMIT DROP"
-                )
-                cursor.copy_expert(
-                    _copy_sql("areas_in_background", ("idx", "geom"), binary=True),
-                    _id_blob_rows(range(len(wkbs)), wkbs),
-                )
-                cursor.execute("SELECT ST_Area(geom::geography) FROM areas_in_background ORDER BY idx")
-                self._areas = np.fromiter((r[0] for r in cursor.fetchall()), dtype=np.float64)
-                raw.rollback()  # drops the table
-            finally:
-                raw.close()
-        except BaseException as exc:  # handed to the caller by result()
-            self._error = exc
+        engine = db.get_bind().engine
+        self._background = Background(lambda: _areas(engine, geoms), "geodesic-areas")
 
     def result(self) -> NDArray[np.float64]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._areas is not None
-        return self._areas
+        return self._background.result()
+
+
+def _areas(engine: Engine, geoms: NDArray[np.object_]) -> NDArray[np.float64]:
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        wkbs = shapely.to_wkb(geoms).tolist()  # SRID 4326 from the column's type
+        cursor.execute(
+            "CREATE TEMP TABLE areas_in_background (idx int, geom geometry(Geometry, 4326)) ON COMMIT DROP"
+        )
+        cursor.copy_expert(
+            _copy_sql("areas_in_background", ("idx", "geom"), binary=True),
+            _id_blob_rows(range(len(wkbs)), wkbs),
+        )
+        cursor.execute("SELECT ST_Area(geom::geography) FROM areas_in_background ORDER BY idx")
+        areas = np.fromiter((r[0] for r in cursor.fetchall()), dtype=np.float64)
+        raw.rollback()  # drops the table
+        return areas
+    finally:
+        raw.close()
+
+
+def hazards_held(db: Session, programme_id: int, up_to: int) -> int:
+    """How many hazard areas the programme holds, counted up to ``up_to`` (from an index)."""
+    held = db.scalar(
+        text("SELECT count(*) FROM (SELECT 1 FROM hazard_areas WHERE programme_id = :p LIMIT :n) h"),
+        {"p": programme_id, "n": up_to},
+    )
+    return int(held or 0)
 
 
 def find_possible_duplicates(
@@ -797,12 +823,8 @@ def find_possible_duplicates(
         "h.programme_id = :p AND h.geom && n.geom "
         "AND h.review_status <> 'rejected' AND NOT (h.id = ANY(:exclude))"
     )
-    # Which side drives the join (counted up to the number of new polygons, from an index).
-    existing = db.scalar(
-        text("SELECT count(*) FROM (SELECT 1 FROM hazard_areas WHERE programme_id = :p LIMIT :n) h"),
-        {"p": programme_id, "n": len(geoms)},
-    )
-    if existing >= len(geoms):
+    # Which side drives the join.
+    if hazards_held(db, programme_id, up_to=len(geoms)) >= len(geoms):
         # Each new polygon looks up the hazards its box overlaps in their spatial index (LATERAL,
         # kept whole by OFFSET 0). Left to itself the planner went the other way round, every
         # hazard of the programme read and probing the new polygons' index: for 50,000 new
@@ -825,8 +847,11 @@ def find_possible_duplicates(
                 FROM {hazards}
             ), candidates AS (
                 -- The same polygon sent again (a re-export, a second upload) needs no overlay.
+                -- An invalid new polygon (sent before its checks, see geo.imports.SentPolygons)
+                -- is not overlaid: GEOS may refuse it, and it is looked up again once repaired.
                 SELECT p.*, (p.hg = p.ng) AS same,
-                       CASE WHEN p.hg = p.ng THEN NULL ELSE ST_Intersection(p.hg, p.ng) END AS ig
+                       CASE WHEN p.hg = p.ng OR NOT ST_IsValid(p.ng) THEN NULL
+                            ELSE ST_Intersection(p.hg, p.ng) END AS ig
                 FROM pairs p
                 WHERE greatest(0, least(ST_XMax(p.ng), ST_XMax(p.hg)) - greatest(ST_XMin(p.ng), ST_XMin(p.hg)))
                     * greatest(0, least(ST_YMax(p.ng), ST_YMax(p.hg)) - greatest(ST_YMin(p.ng), ST_YMin(p.hg)))

@@ -712,7 +712,7 @@ def test_areas_computed_on_a_second_connection_are_postgis_areas(
     rejected (geometry or attributes), and computed again for a polygon the checks changed."""
     import geo.imports
 
-    monkeypatch.setattr(geo.imports, "BACKGROUND_AREAS_FROM", 1)
+    monkeypatch.setattr(geo.imports, "BACKGROUND_FROM", 1)
     x, y = 45.30, 2.05
     # A 1.1 km square whose ring crosses its own first edge in a ~5 m loop: repaired.
     nearly = Polygon(
@@ -757,6 +757,75 @@ def test_areas_computed_on_a_second_connection_are_postgis_areas(
         assert area == remaining == pytest.approx(postgis, rel=1e-12), index
         if index != 4:  # the repaired one has lost its loop
             assert area == pytest.approx(_geodesic_area(polygons[index]), rel=1e-6), index
+
+
+def test_possible_duplicates_looked_up_on_another_connection_are_those_of_the_checked_polygons(
+    client: TestClient,
+    surveyor: Headers,
+    sql: SQL,
+    engine: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Into a programme holding many hazard areas, a large import looks up its possible
+    duplicates on another connection while it checks the polygons: the report is the one the
+    import's own connection gives, for a polygon the checks repaired (looked up again; sent
+    invalid, it must not break the lookup) and with no entry for a feature rejected meanwhile."""
+    import geo.imports
+
+    x, y = 45.30, 2.05
+    # A 1.1 km square whose ring crosses its own first edge in a ~5 m loop: repaired.
+    nearly = Polygon(
+        [
+            (x, y),
+            (x + 0.01, y),
+            (x + 0.01, y + 0.01),
+            (x, y + 0.01),
+            (x, y + 0.00005),
+            (x + 0.00005, y - 0.00005),
+        ]
+    )
+    same = box(45.40, 2.20, 45.43, 2.22)
+    rejected_later = box(45.50, 2.30, 45.52, 2.32)
+    existing = {
+        "same": insert_hazard_area(engine, same.wkt),
+        "nearly": insert_hazard_area(engine, box(x + 0.002, y + 0.002, x + 0.011, y + 0.011).wkt),
+        "rejected": insert_hazard_area(engine, rejected_later.wkt),
+    }
+    references = dict(sql("SELECT id, reference FROM hazard_areas"))
+    polygons = [
+        box(10.0, 10.0, 10.01, 10.01),  # outside Somalia: rejected by the geometry checks
+        same,
+        rejected_later,  # rejected by its attributes below
+        nearly,
+        box(45.60, 2.40, 45.61, 2.41),  # overlaps nothing
+    ]
+    frame = gpd.GeoDataFrame(
+        {"classification": ["SHA", "CHA", "XXX", "SHA", "SHA"]}, geometry=polygons, crs="EPSG:4326"
+    )
+    data = _write_vector(tmp_path, frame, ".gpkg", "GPKG")
+
+    started: list[object] = []
+
+    class Spied(geo.imports.EarlyDuplicates):
+        def __init__(self, *args: Any) -> None:
+            started.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(geo.imports, "EarlyDuplicates", Spied)
+    monkeypatch.setattr(geo.imports, "BACKGROUND_FROM", 10**9)
+    here = _upload(client, surveyor, "five.gpkg", data, dry_run=True, skip_invalid=True).json()
+    assert not started
+    monkeypatch.setattr(geo.imports, "BACKGROUND_FROM", 1)
+    elsewhere = _upload(client, surveyor, "five.gpkg", data, dry_run=True, skip_invalid=True).json()
+    stored = _upload(client, surveyor, "five.gpkg", data, skip_invalid=True)
+    assert len(started) == 2 and stored.status_code == 201, stored.text
+
+    assert [f["status"] for f in here["features"]] == ["rejected", "valid", "rejected", "repaired", "valid"]
+    found = [(d["index"], references[d["hazard_id"]]) for d in here["possible_duplicates"]]
+    assert found == [(1, references[existing["same"]]), (3, references[existing["nearly"]])]
+    assert elsewhere["possible_duplicates"] == here["possible_duplicates"]
+    assert stored.json()["possible_duplicates"] == here["possible_duplicates"]
 
 
 def test_column_wise_copy_text_matches_value_by_value() -> None:
