@@ -510,11 +510,11 @@ def _check_hazards(
 
     count = len(geometry)
     progress("checking", 0, count)
-    sent = SentPolygons(geometry, settings) if count >= BACKGROUND_FROM else None
+    large = count >= BACKGROUND_FROM
+    among_many = large and hazards_held(db, programme.id, up_to=BACKGROUND_FROM) >= BACKGROUND_FROM
+    sent = SentPolygons(geometry, settings) if large and (will_store or among_many) else None
     early_areas = EarlyAreas(db, sent) if sent is not None and will_store else None
-    early_duplicates = None
-    if sent is not None and hazards_held(db, programme.id, up_to=BACKGROUND_FROM) >= BACKGROUND_FROM:
-        early_duplicates = EarlyDuplicates(db, programme.id, sent)
+    early_duplicates = EarlyDuplicates(db, programme.id, sent) if sent is not None and among_many else None
     checks = check_polygons(geometry, programme.id, db)
     accepted = [c for c in checks if c.status != "rejected"]
     accepted_geometries = [c.geometry for c in accepted]
