@@ -321,7 +321,9 @@ def test_random_release_sequences_keep_the_accounting(
             assert len(after["releases"]) == len(before["releases"]) + 1
             missed, grabbed = _release_vs_request(engine, after["releases"][-1].id, before["remaining_wkt"])
             # All that was asked inside the remainder is released, and little more: what lies
-            # beyond the tolerance around the request is only absorbed slivers.
+            # beyond the tolerance around the request is only absorbed slivers. Near its edges
+            # the request may lose a little: its vertices are snapped to the remainder's within
+            # the tolerance (docs/land-release.md), which moves its edges by as much.
             assert missed <= 0.05, f"{missed:.2f} m² of the request inside the remainder not released"
             assert grabbed <= 5.0, f"{grabbed:.2f} m² released away from the request"
 
@@ -331,7 +333,8 @@ def _release_vs_request(engine: Engine, release_id: int, remaining_before_wkt: s
         missed, grabbed = conn.execute(
             text(
                 """
-                SELECT ST_Area(ST_Difference(ST_Intersection(r.input_geom, b.g), r.geom)::geography),
+                SELECT ST_Area(ST_Difference(
+                           sg_buffer_m(ST_Intersection(r.input_geom, b.g), -(:tol + 0.01)), r.geom)::geography),
                        ST_Area(ST_Difference(r.geom, sg_buffer_m(r.input_geom, :tol + 0.01))::geography)
                 FROM land_releases r, (SELECT ST_GeomFromText(:wkt, 4326) AS g) b WHERE r.id = :id
                 """
