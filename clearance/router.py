@@ -13,6 +13,7 @@ from starlette.responses import StreamingResponse
 from app.auth.service import Principal
 from app.db import get_engine
 from app.deps import DB, CurrentPrincipal, CurrentScope, require_roles
+from app.review import WRITERS
 from clearance import qa, sampling, service
 from clearance.schemas import (
     CancelIn,
@@ -31,7 +32,7 @@ from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, ne
 
 router = APIRouter(prefix="/api/v1")
 
-Writer = Annotated[Principal, Depends(require_roles(*service.WRITERS))]
+Writer = Annotated[Principal, Depends(require_roles(*WRITERS))]
 QaRecorder = Annotated[Principal, Depends(require_roles(*qa.RECORDERS))]
 QaConfigurer = Annotated[Principal, Depends(require_roles("admin", "qa_officer"))]
 Id = Annotated[int, Query(ge=1, le=2**31 - 1)]

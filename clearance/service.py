@@ -20,6 +20,7 @@ from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import Programme
 from app.reference.service import next_references
+from app.review import WRITERS, review_step
 from clearance import accounting
 from clearance.geometry import polygon_from_geojson
 from clearance.schemas import (
@@ -31,8 +32,6 @@ from clearance.schemas import (
     ProgressReportIn,
 )
 
-WRITERS = ("admin", "coordinator", "surveyor")
-REVIEWERS = ("admin", "coordinator")
 TASK_ACTIVITY = {"clearance": "clearance", "ts": "ts", "bac": "bac", "nts": "nts"}
 
 
@@ -367,13 +366,6 @@ def update_release(
         accounting.raise_for_db_error(exc)
 
 
-TRANSITIONS = {
-    "submit": (("draft", "rejected"), "submitted", WRITERS),
-    "approve": (("submitted",), "approved", REVIEWERS),
-    "reject": (("submitted",), "rejected", REVIEWERS),
-}
-
-
 def review_release(
     db: Session,
     principal: Principal,
@@ -383,10 +375,8 @@ def review_release(
     reason: str | None,
     if_match: str | None,
 ) -> None:
-    """submit / approve / reject. Rejecting gives the land back; resubmitting reserves it again."""
-    sources, target, roles = TRANSITIONS[action]
-    if principal.role not in roles:
-        raise Problem(403, f"To {action} a land release you need one of the roles {', '.join(roles)}.")
+    """submit / approve / reject (:mod:`app.review`). Rejecting gives the land back;
+    resubmitting reserves it again."""
     accounting.apply_settings(db)
     _, _, row = get_release(db, scope, release_id)
     accounting.lock_hazard(db, row["hazard_area_id"])
@@ -396,19 +386,7 @@ def review_release(
     ).one()
     if if_match is not None:
         _check_version(int(current.version), if_match)
-    if current.review_status not in sources:
-        raise Problem(
-            409,
-            f"Land release {release_id} is {current.review_status}; you can {action} only a "
-            f"{' or '.join(sources)} release.",
-        )
-    if action == "reject" and not (reason and reason.strip()):
-        raise Problem(
-            422,
-            "reason: say why the release is rejected",
-            errors=[{"field": "reason", "message": "required"}],
-        )
-    reviewed = action in ("approve", "reject")
+    step = review_step(principal, action, f"Land release {release_id}", current.review_status, reason)
     try:
         with db.begin_nested():
             db.execute(
@@ -417,12 +395,12 @@ def review_release(
                     "updated_at = now(), updated_by = :actor"
                     + (
                         ", review_reason = :reason, reviewed_by = :actor, reviewed_at = now()"
-                        if reviewed
+                        if step.reviewed
                         else ""
                     )
                     + " WHERE id = :id"
                 ),
-                {"target": target, "actor": principal.username, "reason": reason, "id": release_id},
+                {"target": step.target, "actor": principal.username, "reason": reason, "id": release_id},
             )
     except DBAPIError as exc:
         accounting.raise_for_db_error(exc)

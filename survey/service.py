@@ -37,6 +37,7 @@ from app.auth.service import Principal
 from app.errors import Problem
 from app.reference.models import Programme
 from app.reference.service import next_references
+from app.review import WRITERS, review_step
 from geo.checks import (
     COPY_BINARY_HEADER,
     COPY_BINARY_TRAILER,
@@ -62,8 +63,6 @@ if TYPE_CHECKING:  # annotations only: the command line's imports never load the
     from app.deps import Scope
 
 REFERENCE_KIND = "HA"
-EDITORS = ("admin", "coordinator", "surveyor")
-REVIEWERS = ("admin", "coordinator")
 
 # Flat property names a file may carry (the import mapping's targets), as in geo/synthetic.py.
 IMPORT_FIELDS: tuple[str, ...] = (
@@ -679,7 +678,7 @@ def _feature_parts(body: Any) -> tuple[dict[str, Any], Any]:
 
 def create_hazard(db: Session, scope: Scope, principal: Principal, body: Any) -> Created:
     """Create one hazard area from a GeoJSON Feature, through the same bulk insert as imports."""
-    _require(principal, EDITORS, "create hazard areas")
+    _require(principal, WRITERS, "create hazard areas")
     properties, geometry = _feature_parts(body)
     properties = dict(properties)
     code = properties.pop("programme", None)
@@ -824,7 +823,7 @@ def update_hazard(
 
     Returns the geometry check when the geometry changed. Nothing is written on any error.
     """
-    _require(principal, EDITORS, "edit hazard areas")
+    _require(principal, WRITERS, "edit hazard areas")
     if not isinstance(patch, dict):
         raise Problem(422, "The merge patch must be a JSON object with 'properties' and/or 'geometry'.")
     unknown = sorted(set(patch) - {"type", "id", "properties", "geometry"})
@@ -927,13 +926,6 @@ def update_hazard(
 
 # -- review and delete -------------------------------------------------------------------------
 
-# action → (roles allowed, review statuses it may start from, resulting status)
-REVIEW_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
-    "submit": (EDITORS, ("draft", "rejected"), "submitted"),
-    "approve": (REVIEWERS, ("draft", "submitted"), "approved"),
-    "reject": (REVIEWERS, ("draft", "submitted"), "rejected"),
-}
-
 
 def review_hazard(
     db: Session,
@@ -944,27 +936,14 @@ def review_hazard(
     reason: str | None,
     expected_version: int | None,
 ) -> None:
-    """Submit, approve or reject a hazard area (approve/reject: coordinator or admin)."""
-    roles, sources, target = REVIEW_ACTIONS[action]
+    """Submit, approve or reject a hazard area (:mod:`app.review`)."""
     hazard = _lock(db, scope, hazard_id)
     if principal.is_partner:
         raise Problem(404, "No such record in your programmes.")
-    _require(principal, roles, f"{action} hazard areas")
     _check_version(hazard, expected_version)
-    if action == "reject" and not (reason and reason.strip()):
-        raise Problem(
-            422,
-            "reason: say why the hazard area is rejected.",
-            errors=[{"field": "reason", "message": "required to reject"}],
-        )
-    if hazard.review_status not in sources:
-        raise Problem(
-            409,
-            f"{hazard.reference} is {hazard.review_status}; only a hazard area that is "
-            f"{' or '.join(sources)} can be {'submitted' if action == 'submit' else action + 'd'}.",
-            review_status=hazard.review_status,
-        )
-    reviewed = action in ("approve", "reject")
+    step = review_step(
+        principal, action, hazard.reference, hazard.review_status, reason, drafts_reviewable=True
+    )
     db.execute(
         text(
             """
@@ -977,8 +956,8 @@ def review_hazard(
             """
         ),
         {
-            "target": target,
-            "reviewed": reviewed,
+            "target": step.target,
+            "reviewed": step.reviewed,
             "reason": reason.strip() if reason else None,
             "actor": db.info.get("actor"),
             "id": hazard.id,
@@ -996,7 +975,7 @@ def delete_hazard(
     hazard = _lock(db, scope, hazard_id)
     if principal.is_partner:
         raise Problem(404, "No such record in your programmes.")
-    _require(principal, EDITORS, "delete hazard areas")
+    _require(principal, WRITERS, "delete hazard areas")
     _check_version(hazard, expected_version)
     if hazard.review_status != "draft":
         raise Problem(

@@ -23,6 +23,7 @@ from app.deps import Scope
 from app.errors import Problem
 from app.reference.models import Organisation, Programme, Team
 from app.reference.service import next_references
+from app.review import WRITERS, review_step
 from geo.coords import CoordinateError, parse_coordinate
 from geo.points import point_from_geojson
 from survey.models import HazardArea
@@ -36,9 +37,6 @@ from survey.nts.schemas import (
     SurveyOut,
     SurveyPatch,
 )
-
-WRITERS = ("admin", "coordinator", "surveyor")
-REVIEWERS = ("admin", "coordinator")
 
 
 def _now() -> datetime:
@@ -329,29 +327,14 @@ def check_version(survey: Survey, version: int | None) -> None:
 def review(
     db: Session, scope: Scope, survey_id: int, action: str, version: int | None, reason: str | None
 ) -> Survey:
-    """``submit`` (writers), ``approve`` or ``reject`` (coordinators and admins, with a reason)."""
+    """``submit`` (writers), ``approve`` or ``reject`` (coordinators and admins, with a reason):
+    :mod:`app.review`."""
     principal = scope.principal
     survey = get_survey(db, scope, survey_id, for_update=True)
     check_version(survey, version)
-    if action == "submit":
-        _can_write(principal)
-        if survey.review_status not in ("draft", "rejected"):
-            raise Problem(409, f"{survey.reference} is {survey.review_status}; only drafts are submitted.")
-        survey.review_status = "submitted"
-    else:
-        if not principal.has_role(*REVIEWERS):
-            raise Problem(
-                403, f"Survey reports are {action}d by a coordinator or admin; you are {principal.role}."
-            )
-        if survey.review_status != "submitted":
-            raise Problem(
-                409, f"{survey.reference} is {survey.review_status}; only submitted reports are {action}d."
-            )
-        if action == "reject" and not (reason and reason.strip()):
-            raise Problem(
-                422, "A rejection needs a reason.", errors=[{"field": "reason", "message": "required"}]
-            )
-        survey.review_status = "approved" if action == "approve" else "rejected"
+    step = review_step(principal, action, survey.reference, survey.review_status, reason)
+    survey.review_status = step.target
+    if step.reviewed:
         survey.reviewed_by = principal.username
         survey.reviewed_at = _now()
     survey.review_reason = reason
