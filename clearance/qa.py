@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth.service import Principal
 from app.deps import Scope
 from app.errors import Problem
+from app.etag import require_version
 from clearance import sampling
 from clearance.geometry import location_from_geojson
 from clearance.schemas import ChecklistAnswer, ChecklistTemplateIn, QaVisitIn, QaVisitPatch
@@ -352,10 +353,7 @@ def update_visit(
     if visit is None:
         raise Problem(404, f"No QA visit {visit_id}.")
     scope.check(visit["programme_id"])
-    if if_match is None:
-        raise Problem(428, "Send If-Match with the ETag you read, so that no one else's edit is lost.")
-    if if_match.strip().removeprefix("W/").strip('"') != str(visit["version"]):
-        raise Problem(412, f"The QA visit has changed (version {visit['version']}); read it again.")
+    require_version(f"QA visit {visit_id}", int(visit["version"]), if_match)
     changes = data.model_dump(exclude_unset=True)
     for key in ("inspector", "checklist", "result"):
         if key in changes and changes[key] is None:
@@ -508,10 +506,7 @@ def act_on_non_conformity(
         raise Problem(
             403, "Your organisation was the one inspected: its non-conformities are closed by QA, not by you."
         )
-    if if_match is not None:
-        wanted = if_match.strip().removeprefix("W/").strip('"')
-        if wanted != str(row["version"]):
-            raise Problem(412, f"The non-conformity has changed (version {row['version']}); read it again.")
+    require_version(f"Non-conformity {nc_id}", int(row["version"]), if_match, required=False)
     if row["status"] != source:
         raise Problem(
             409, f"Non-conformity {nc_id} is {row['status']}; you can {action} only a {source} one."

@@ -13,6 +13,7 @@ from starlette.responses import StreamingResponse
 from app.auth.service import Principal
 from app.db import get_engine
 from app.deps import DB, CurrentPrincipal, CurrentScope, require_roles
+from app.etag import etag
 from app.review import WRITERS
 from clearance import qa, sampling, service
 from clearance.schemas import (
@@ -43,7 +44,7 @@ _JSON = "application/json"
 
 
 def _feature(body: str, version: int, status: int = 200, location: str | None = None) -> Response:
-    headers = {"ETag": f'"{version}"'}
+    headers = {"ETag": etag(version)}
     if location:
         headers["Location"] = location
     return Response(body, status_code=status, media_type=GEOJSON, headers=headers)
@@ -306,7 +307,7 @@ def _nc_action(action: str) -> Callable[..., Response]:
         qa.act_on_non_conformity(db, principal, scope, nc_id, action, data.note if data else None, if_match)
         service.commit(db)
         body, version = qa.get_non_conformity(db, scope, nc_id)
-        return Response(body, media_type=_JSON, headers={"ETag": f'"{version}"'})
+        return Response(body, media_type=_JSON, headers={"ETag": etag(version)})
 
     endpoint.__name__ = f"{action}_non_conformity"
     return endpoint
@@ -326,7 +327,7 @@ for _action in ("correct", "close", "reopen"):
 def get_non_conformity(nc_id: int, db: DB, scope: CurrentScope) -> Response:
     qa.forbid_partner(scope.principal)
     body, version = qa.get_non_conformity(db, scope, nc_id)
-    return Response(body, media_type=_JSON, headers={"ETag": f'"{version}"'})
+    return Response(body, media_type=_JSON, headers={"ETag": etag(version)})
 
 
 @router.get("/qa/suspensions", tags=["QA/QC"])

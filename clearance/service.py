@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.auth.service import Principal
 from app.deps import Scope
 from app.errors import Problem
+from app.etag import require_version
 from app.reference.models import Programme
 from app.reference.service import next_references
 from app.review import WRITERS, review_step
@@ -283,18 +284,6 @@ def create_release(
     )
 
 
-def _check_version(current: int, if_match: str | None) -> None:
-    if if_match is None:
-        raise Problem(428, "Send If-Match with the ETag you read, so that no one else's edit is lost.")
-    wanted = if_match.strip().removeprefix("W/").strip('"')
-    if wanted != str(current) and if_match.strip() != "*":
-        raise Problem(
-            412,
-            f"The land release has changed since you read it (version {current}, you sent {if_match}). "
-            "Read it again and re-apply your change.",
-        )
-
-
 def update_release(
     db: Session,
     principal: Principal,
@@ -309,7 +298,7 @@ def update_release(
     locked_version = db.scalar(
         text("SELECT version FROM land_releases WHERE id = :id FOR UPDATE"), {"id": release_id}
     )
-    _check_version(int(locked_version), if_match)
+    require_version(f"Land release {release_id}", int(locked_version), if_match)
     if row["review_status"] not in ("draft", "rejected"):
         raise Problem(
             409,
@@ -384,8 +373,7 @@ def review_release(
         text("SELECT version, review_status FROM land_releases WHERE id = :id FOR UPDATE"),
         {"id": release_id},
     ).one()
-    if if_match is not None:
-        _check_version(int(current.version), if_match)
+    require_version(f"Land release {release_id}", int(current.version), if_match, required=False)
     step = review_step(principal, action, f"Land release {release_id}", current.review_status, reason)
     try:
         with db.begin_nested():

@@ -20,6 +20,7 @@ from starlette.responses import StreamingResponse
 from app.db import get_engine
 from app.deps import DB, CurrentPrincipal, CurrentScope
 from app.errors import Problem
+from app.etag import etag, if_match_versions, not_modified
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from survey import service
 from survey.nts.router import router as nts_router
@@ -48,40 +49,6 @@ async def json_body(request: Request) -> Any:
 
 
 Body = Annotated[Any, Depends(json_body)]
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _version_from(header: str) -> int | None:
-    """The version in an ETag we issued (``"3"`` or ``W/"3"``), or None if it is not one."""
-    value = header.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    return int(value) if value.isdigit() and len(value) < 10 else None
-
-
-def required_version(if_match: str | None) -> int:
-    """The version an edit is based on: 428 without If-Match, 412 when it is not ours."""
-    if not if_match or not if_match.strip():
-        raise Problem(
-            428,
-            "Send If-Match with the ETag you read (GET the hazard area first): this prevents "
-            "overwriting someone else's change.",
-        )
-    if if_match.strip() == "*":
-        raise Problem(428, "If-Match: * is not enough here; send the ETag of the version you edited.")
-    versions = [_version_from(part) for part in if_match.split(",")]
-    known = [v for v in versions if v is not None]
-    if not known:
-        raise Problem(412, f"If-Match {if_match!r} does not match the current version.")
-    return known[0]
-
-
-def optional_version(if_match: str | None) -> int | None:
-    return None if not if_match else required_version(if_match)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -187,7 +154,7 @@ def get_hazard_area(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     row = service.get_feature(db, scope, principal, hazard_id)
-    if if_none_match and row.version in {_version_from(p) for p in if_none_match.split(",")}:
+    if not_modified(if_none_match, row.version):
         return Response(status_code=304, headers={"ETag": etag(row.version)})
     return _feature_response(row)
 
@@ -203,8 +170,8 @@ def patch_hazard_area(
 ) -> Response:
     """JSON Merge Patch (RFC 7396) of ``properties`` and/or ``geometry``; needs If-Match."""
     service.get_feature(db, scope, principal, hazard_id)  # 404 before 428 for what you cannot see
-    version = required_version(if_match)
-    check = service.update_hazard(db, scope, principal, hazard_id, version, body)
+    versions = if_match_versions(if_match)
+    check = service.update_hazard(db, scope, principal, hazard_id, versions, body)
     db.commit()
     row = service.read_feature(db, hazard_id)
     assert row is not None
@@ -230,7 +197,9 @@ def _review(
             raise Problem(
                 422, "reason: expected text.", errors=[{"field": "reason", "message": "expected text"}]
             )
-    service.review_hazard(db, scope, principal, hazard_id, action, reason, optional_version(if_match))
+    service.review_hazard(
+        db, scope, principal, hazard_id, action, reason, if_match_versions(if_match, required=False)
+    )
     db.commit()
     row = service.read_feature(db, hazard_id)
     assert row is not None
@@ -295,7 +264,7 @@ def delete_hazard_area(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Delete a draft. Its reference is never given to another hazard area."""
-    service.delete_hazard(db, scope, principal, hazard_id, optional_version(if_match))
+    service.delete_hazard(db, scope, principal, hazard_id, if_match_versions(if_match, required=False))
     db.commit()
     return Response(status_code=204)
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.service import Principal
 from app.errors import Problem
+from app.etag import check_version
 from app.reference.models import Programme
 from app.reference.service import next_references
 from app.review import WRITERS, review_step
@@ -746,16 +747,6 @@ def _lock(db: Session, scope: Scope, hazard_id: int) -> HazardArea:
     return hazard
 
 
-def _check_version(hazard: HazardArea, expected: int | None) -> None:
-    if expected is not None and expected != hazard.version:
-        raise Problem(
-            412,
-            f"Hazard area {hazard.reference} has changed (version {hazard.version}, you sent {expected}): "
-            "read it again and re-apply your change.",
-            current_version=hazard.version,
-        )
-
-
 def current_properties(hazard: HazardArea) -> dict[str, Any]:
     """The editable properties as a client sends them (for JSON Merge Patch)."""
     return {
@@ -817,9 +808,15 @@ def has_land_releases(db: Session, hazard: HazardArea) -> bool:
 
 
 def update_hazard(
-    db: Session, scope: Scope, principal: Principal, hazard_id: int, expected_version: int, patch: Any
+    db: Session,
+    scope: Scope,
+    principal: Principal,
+    hazard_id: int,
+    expected_versions: frozenset[int],
+    patch: Any,
 ) -> FeatureCheck | None:
-    """Apply a JSON Merge Patch of ``properties`` and/or ``geometry`` at ``expected_version``.
+    """Apply a JSON Merge Patch of ``properties`` and/or ``geometry`` to the version the client
+    read (``expected_versions``, from its If-Match).
 
     Returns the geometry check when the geometry changed. Nothing is written on any error.
     """
@@ -834,7 +831,7 @@ def update_hazard(
             errors=[{"field": k, "message": "unknown member"} for k in unknown],
         )
     hazard = _lock(db, scope, hazard_id)
-    _check_version(hazard, expected_version)
+    check_version(f"Hazard area {hazard.reference}", hazard.version, expected_versions)
     if principal.role == "surveyor" and hazard.review_status not in ("draft", "rejected"):
         raise Problem(
             403,
@@ -934,13 +931,13 @@ def review_hazard(
     hazard_id: int,
     action: str,
     reason: str | None,
-    expected_version: int | None,
+    expected_versions: frozenset[int] | None,
 ) -> None:
     """Submit, approve or reject a hazard area (:mod:`app.review`)."""
     hazard = _lock(db, scope, hazard_id)
     if principal.is_partner:
         raise Problem(404, "No such record in your programmes.")
-    _check_version(hazard, expected_version)
+    check_version(f"Hazard area {hazard.reference}", hazard.version, expected_versions)
     step = review_step(
         principal, action, hazard.reference, hazard.review_status, reason, drafts_reviewable=True
     )
@@ -968,7 +965,7 @@ def review_hazard(
 
 
 def delete_hazard(
-    db: Session, scope: Scope, principal: Principal, hazard_id: int, expected_version: int | None
+    db: Session, scope: Scope, principal: Principal, hazard_id: int, expected_versions: frozenset[int] | None
 ) -> None:
     """Delete a draft. Anything submitted, approved or rejected stays (409). The reference is
     not reused: the counter never goes back."""
@@ -976,7 +973,7 @@ def delete_hazard(
     if principal.is_partner:
         raise Problem(404, "No such record in your programmes.")
     _require(principal, WRITERS, "delete hazard areas")
-    _check_version(hazard, expected_version)
+    check_version(f"Hazard area {hazard.reference}", hazard.version, expected_versions)
     if hazard.review_status != "draft":
         raise Problem(
             409,

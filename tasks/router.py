@@ -16,6 +16,7 @@ from app.auth.service import Principal
 from app.db import get_engine
 from app.deps import DB, CurrentScope, Scope, get_public_db, optional_principal
 from app.errors import Problem
+from app.etag import etag
 from app.pages import LoginRequired
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from tasks import dossier, planning, service
@@ -114,14 +115,14 @@ def create_task(data: TaskIn, db: DB, scope: CurrentScope) -> Response:
     feature = service.task_feature(db, task.id)
     db.commit()
     return _feature_response(
-        feature, 201, {"ETag": service.etag(task), "Location": f"/api/v1/tasks/{task.id}"}
+        feature, 201, {"ETag": etag(task.version), "Location": f"/api/v1/tasks/{task.id}"}
     )
 
 
 @router.get("/tasks/{task_id}", response_class=Response, responses=GEOJSON_RESPONSE)
 def get_task(task_id: int, db: DB, scope: CurrentScope) -> Response:
     task = service.get_task(db, scope, task_id)
-    return _feature_response(service.task_feature(db, task.id), headers={"ETag": service.etag(task)})
+    return _feature_response(service.task_feature(db, task.id), headers={"ETag": etag(task.version)})
 
 
 @router.patch("/tasks/{task_id}", response_class=Response, responses=GEOJSON_RESPONSE)
@@ -135,7 +136,7 @@ def patch_task(
     task = service.patch_task(db, scope, task_id, data, if_match)
     feature = service.task_feature(db, task.id)
     db.commit()
-    return _feature_response(feature, headers={"ETag": service.etag(task)})
+    return _feature_response(feature, headers={"ETag": etag(task.version)})
 
 
 @router.post("/tasks/{task_id}/transitions")
@@ -161,7 +162,7 @@ def transition(
         "allowed_next": list(service.TRANSITIONS[task.status]),
         "hazard_areas_worked_on": result.hazard_areas_worked_on,
     }
-    return JSONResponse(body, headers={"ETag": service.etag(task)})
+    return JSONResponse(body, headers={"ETag": etag(task.version)})
 
 
 @router.get("/tasks/{task_id}/history")

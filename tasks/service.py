@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.auth.service import Principal
 from app.deps import Scope
 from app.errors import Problem
+from app.etag import require_version
 from app.reference.models import Organisation, Programme, Team
 from app.reference.service import next_references
 from app.settings import get_settings
@@ -308,29 +309,11 @@ def create_task(db: Session, scope: Scope, data: TaskIn) -> Task:
     return task
 
 
-def parse_if_match(header: str | None, task: Task) -> None:
-    """428 without If-Match, 412 when it does not name the current version."""
-    if header is None:
-        raise Problem(428, "Send If-Match with the ETag you read (GET the task first) to change it.")
-    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    if "*" not in tags and etag(task) not in tags:
-        raise Problem(
-            412,
-            f"The task has changed since you read it (it is now version {task.version}); "
-            "read it again and re-apply your change.",
-            current_version=task.version,
-        )
-
-
-def etag(task: Task) -> str:
-    return f'"{task.version}"'
-
-
 def patch_task(db: Session, scope: Scope, task_id: int, data: TaskPatch, if_match: str | None) -> Task:
     principal = scope.principal
     task = get_task(db, scope, task_id, lock=True)
     require_manager(principal)
-    parse_if_match(if_match, task)
+    require_version(f"Task {task.reference}", task.version, if_match)
     programme = _programme(db, task.programme_id)
     changes = data.model_fields_set
     final = task.status in ("completed", "cancelled")
@@ -420,8 +403,7 @@ def transition(
             f"You ({principal.role}) cannot change the status of task {task.reference}: coordinators plan, "
             "assign and cancel; the assigned organisation's surveyors start, suspend and complete.",
         )
-    if if_match is not None:
-        parse_if_match(if_match, task)
+    require_version(f"Task {task.reference}", task.version, if_match, required=False)
     allowed = TRANSITIONS[task.status]
     if data.to not in allowed:
         raise Problem(

@@ -681,13 +681,15 @@ def test_concurrent_edits_with_the_same_etag_one_wins_one_gets_412(
     )
     scope = Scope(principal)
     first = new_session("editor-a")
-    update_hazard(first, scope, principal, body["id"], 1, {"properties": {"name": "edit A"}})
+    update_hazard(first, scope, principal, body["id"], frozenset({1}), {"properties": {"name": "edit A"}})
     outcome: list[object] = []
 
     def second_editor() -> None:
         with new_session("editor-b") as db:
             try:
-                update_hazard(db, scope, principal, body["id"], 1, {"properties": {"name": "edit B"}})
+                update_hazard(
+                    db, scope, principal, body["id"], frozenset({1}), {"properties": {"name": "edit B"}}
+                )
                 db.commit()
                 outcome.append("saved")
             except Problem as exc:

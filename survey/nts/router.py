@@ -10,7 +10,7 @@ from starlette.responses import StreamingResponse
 
 from app.db import get_engine
 from app.deps import DB, CurrentScope
-from app.errors import Problem
+from app.etag import etag, if_match_versions
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from survey.nts import service
 from survey.nts.models import Survey
@@ -21,28 +21,9 @@ router = APIRouter(prefix="/api/v1/surveys", tags=["non-technical survey"])
 IfMatch = Annotated[str | None, Header(description='the ETag you read, e.g. "3"')]
 
 
-def etag(survey: Survey) -> str:
-    return f'"{survey.version}"'
-
-
-def _version(if_match: str | None, required: bool) -> int | None:
-    """The version named by an ``If-Match`` header (428 when required and missing)."""
-    if if_match is None or not if_match.strip():
-        if required:
-            raise Problem(428, "Send If-Match with the ETag you read, so that no one else's change is lost.")
-        return None
-    value = if_match.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    if not value.isdigit():
-        raise Problem(412, f"If-Match {if_match!r} is not an ETag of this record.")
-    return int(value)
-
-
 def _answer(db: DB, survey: Survey, status: int = 200) -> JSONResponse:
     body = service.survey_out(db, survey).model_dump(mode="json")
-    return JSONResponse(body, status_code=status, headers={"ETag": etag(survey)})
+    return JSONResponse(body, status_code=status, headers={"ETag": etag(survey.version)})
 
 
 @router.post("", status_code=201, response_model=SurveyOut)
@@ -84,9 +65,8 @@ def patch_survey(
     survey_id: int, patch: SurveyPatch, db: DB, scope: CurrentScope, if_match: IfMatch = None
 ) -> JSONResponse:
     """JSON Merge Patch of a draft or rejected report; needs ``If-Match``."""
-    version = _version(if_match, required=True)
-    assert version is not None
-    survey = service.update_survey(db, scope, survey_id, version, patch)
+    versions = if_match_versions(if_match)
+    survey = service.update_survey(db, scope, survey_id, versions, patch)
     db.commit()
     return _answer(db, survey)
 
@@ -95,7 +75,7 @@ def _review(
     action: str, survey_id: int, db: DB, scope: CurrentScope, body: ReviewIn | None, if_match: str | None
 ) -> JSONResponse:
     reason = body.reason if body is not None else None
-    survey = service.review(db, scope, survey_id, action, _version(if_match, required=False), reason)
+    survey = service.review(db, scope, survey_id, action, if_match_versions(if_match, required=False), reason)
     db.commit()
     return _answer(db, survey)
 
@@ -126,7 +106,7 @@ def reject(
 @router.delete("/{survey_id}", status_code=204)
 def delete_survey(survey_id: int, db: DB, scope: CurrentScope, if_match: IfMatch = None) -> Response:
     """Drafts only; approved reports are never deleted."""
-    service.delete_survey(db, scope, survey_id, _version(if_match, required=False))
+    service.delete_survey(db, scope, survey_id, if_match_versions(if_match, required=False))
     db.commit()
     return Response(status_code=204)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.auth.service import Principal
 from app.deps import Scope
 from app.errors import Problem
+from app.etag import check_version
 from app.reference.models import Organisation, Programme, Team
 from app.reference.service import next_references
 from app.review import WRITERS, review_step
@@ -272,10 +273,12 @@ def _bump(survey: Survey, who: str) -> None:
     survey.updated_at = _now()
 
 
-def update_survey(db: Session, scope: Scope, survey_id: int, version: int, patch: SurveyPatch) -> Survey:
+def update_survey(
+    db: Session, scope: Scope, survey_id: int, versions: frozenset[int], patch: SurveyPatch
+) -> Survey:
     _can_write(scope.principal)
     survey = get_survey(db, scope, survey_id, for_update=True)
-    check_version(survey, version)
+    check_version(survey.reference, survey.version, versions)
     _editable(survey)
     sent = patch.model_fields_set
     for required in ("organisation_id", "survey_date", "method", "informants"):
@@ -315,23 +318,19 @@ def update_survey(db: Session, scope: Scope, survey_id: int, version: int, patch
     return survey
 
 
-def check_version(survey: Survey, version: int | None) -> None:
-    if version is not None and version != survey.version:
-        raise Problem(
-            412,
-            f"{survey.reference} has changed (version {survey.version}, you sent {version}); "
-            "fetch it again and reapply your change.",
-        )
-
-
 def review(
-    db: Session, scope: Scope, survey_id: int, action: str, version: int | None, reason: str | None
+    db: Session,
+    scope: Scope,
+    survey_id: int,
+    action: str,
+    versions: frozenset[int] | None,
+    reason: str | None,
 ) -> Survey:
     """``submit`` (writers), ``approve`` or ``reject`` (coordinators and admins, with a reason):
     :mod:`app.review`."""
     principal = scope.principal
     survey = get_survey(db, scope, survey_id, for_update=True)
-    check_version(survey, version)
+    check_version(survey.reference, survey.version, versions)
     step = review_step(principal, action, survey.reference, survey.review_status, reason)
     survey.review_status = step.target
     if step.reviewed:
@@ -343,10 +342,10 @@ def review(
     return survey
 
 
-def delete_survey(db: Session, scope: Scope, survey_id: int, version: int | None) -> None:
+def delete_survey(db: Session, scope: Scope, survey_id: int, versions: frozenset[int] | None) -> None:
     _can_write(scope.principal)
     survey = get_survey(db, scope, survey_id, for_update=True)
-    check_version(survey, version)
+    check_version(survey.reference, survey.version, versions)
     if survey.review_status != "draft":
         raise Problem(409, f"{survey.reference} is {survey.review_status}; only drafts are deleted.")
     db.delete(survey)
