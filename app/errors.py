@@ -46,6 +46,14 @@ class Problem(Exception):
         self.extra = extra
 
 
+def unstorable_text(exc: BaseException) -> bool:
+    """Whether psycopg2 refused to send a text PostgreSQL cannot store (a NUL character, or an
+    unpaired UTF-16 surrogate that has no UTF-8 form)."""
+    if isinstance(exc, UnicodeEncodeError):
+        return "surrogates not allowed" in str(exc)
+    return isinstance(exc, ValueError) and "cannot contain NUL (0x00)" in str(exc)
+
+
 def is_refusal(exc: DBAPIError) -> bool:
     """Whether the database refused the data it was given (a bad value, SQLSTATE class 22, or a
     broken rule, class 23: unique keys, checks, the area accounting): the sender's to fix, not a
@@ -122,6 +130,20 @@ def install_handlers(app: FastAPI) -> None:
             status = 409 if code.startswith("23") else 422
             return problem_response(status, message, None, request.url.path)
         log.exception("database error", exc_info=exc)
+        return problem_response(500, "Internal error; it has been logged.", None, request.url.path)
+
+    @app.exception_handler(ValueError)
+    async def _value_error(request: Request, exc: ValueError) -> Response:
+        if unstorable_text(exc):
+            # Text the request guard cannot see (a multipart form field, a file's attribute)
+            # that psycopg2 refused to send: the client's to fix, and nothing was written.
+            return problem_response(
+                422,
+                "Text may not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates.",
+                None,
+                request.url.path,
+            )
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(500, "Internal error; it has been logged.", None, request.url.path)
 
     @app.exception_handler(Exception)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -86,6 +89,116 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
     await response(scope, receive, send)
 
 
+# Text PostgreSQL cannot store: NUL characters, and UTF-16 surrogates that pair with nothing
+# (JSON can spell both, as \u0000 and a lone \ud800). Sent on, psycopg2 refuses them with a
+# ValueError that would surface as a 500.
+_NUL_OR_SURROGATE = re.compile(r"[\x00\ud800-\udfff]")
+_JSON_HINT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_JSON_TYPES = (b"application/json", b"application/merge-patch+json", b"application/geo+json")
+
+
+def _bad_text_at(value: Any, path: str) -> str | None:
+    """The path (``programme``, ``outcomes[0].note``…) of the first text in a parsed JSON value
+    holding a NUL or a lone surrogate, or None."""
+    if isinstance(value, str):
+        return path if _NUL_OR_SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _NUL_OR_SURROGATE.search(str(key)):
+                return where
+            found = _bad_text_at(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _bad_text_at(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+class TextGuard:
+    """Refuse, with 422 and where, text PostgreSQL cannot store (NUL characters, lone
+    surrogates) in the path, the query string and JSON or form bodies, before any handler sees
+    it. Uploads (multipart) are left to the import's checks and the database's refusal."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = self._in_url(scope)
+        headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        replay = receive
+        if where is None and content_type in (*_JSON_TYPES, b"application/x-www-form-urlencoded"):
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            where = self._in_body(body, content_type)
+            replay = _replaying(body, receive)
+        if where is None:
+            await self.app(scope, replay, send)
+            return
+        response = problem_response(
+            422,
+            f"{where}: text may not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates.",
+            instance=scope["path"],
+            errors=[{"field": where, "message": "NUL character or unpaired surrogate"}],
+        )
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _in_url(scope: Scope) -> str | None:
+        if _NUL_OR_SURROGATE.search(scope["path"]):
+            return "path"
+        query: bytes = scope.get("query_string") or b""
+        if b"%00" in query or b"\x00" in query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in name or "\x00" in value:
+                    return f"query parameter {name.strip(chr(0)) or '(unnamed)'}"
+            return "query string"
+        return None
+
+    @staticmethod
+    def _in_body(body: bytes, content_type: bytes) -> str | None:
+        if content_type == b"application/x-www-form-urlencoded":
+            if b"%00" in body or b"\x00" in body:
+                for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
+                    if "\x00" in name or "\x00" in value:
+                        return f"form field {name.strip(chr(0)) or '(unnamed)'}"
+                return "form body"
+            return None
+        if not _JSON_HINT.search(body):
+            return None  # the common case: nothing to parse twice
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return None  # not JSON: the handler says so
+        return _bad_text_at(parsed, "body" if isinstance(parsed, str) else "")
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then waits on the client as
+    ``receive`` does (a streamed answer listens for the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -96,6 +209,7 @@ def create_app() -> FastAPI:
     )
     install_handlers(app)
     app.add_exception_handler(LoginRequired, login_redirect)
+    app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit)
 
     @app.get("/health", tags=["health"])

@@ -45,6 +45,63 @@ def test_oversized_body_is_413(client: TestClient, coordinator: dict[str, str]) 
     assert response.headers["content-type"] == "application/problem+json"
 
 
+def test_text_postgresql_cannot_store_is_422_naming_where_and_changes_nothing(
+    client: TestClient, coordinator: dict[str, str], sql: Callable[..., list[Any]]
+) -> None:
+    """NUL characters and unpaired UTF-16 surrogates (JSON spells them \\u0000 and \\ud800)
+    cannot be stored by PostgreSQL; psycopg2 refused them with an error that became a 500."""
+    before = sql("SELECT (SELECT count(*) FROM surveys), (SELECT count(*) FROM audit_log)")
+    survey = {"programme": "SOM", "survey_date": "2026-03-01", "method": "other", "organisation_id": 1}
+    cases = [
+        (
+            client.post("/api/v1/surveys", json={**survey, "programme": "SOM\u0000"}, headers=coordinator),
+            "programme",
+        ),
+        (
+            client.post(
+                "/api/v1/surveys",
+                content=b'{"programme": "SOM", "survey_date": "2026-03-01", "method": "other", '
+                b'"location_name": "Kismayo", "outcomes": [{"note": "ok"}, {"note": "x\\ud8f4y"}]}',
+                headers={**coordinator, "content-type": "application/json"},
+            ),
+            "outcomes[1].note",
+        ),
+        (
+            client.get("/api/v1/hazard-areas?programme=SO%00M", headers=coordinator),
+            "query parameter programme",
+        ),
+        (client.post("/login", data={"username": "amina\u0000", "password": "x"}), "form field username"),
+    ]
+    for response, where in cases:
+        assert response.status_code == 422, (where, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["field"] == where
+    # Where the guard cannot look (a multipart form field), the database driver's refusal is a
+    # 422 too, with nothing written.
+    upload = client.post(
+        "/api/v1/imports",
+        files={"file": ("a.geojson", b'{"type": "FeatureCollection", "features": []}')},
+        data={"programme": "SOM\u0000", "layer": "hazard_areas"},
+        headers=coordinator,
+    )
+    assert upload.status_code == 422, upload.text
+    assert sql("SELECT (SELECT count(*) FROM surveys), (SELECT count(*) FROM audit_log)") == before
+
+
+def test_a_streamed_answer_to_a_json_post_arrives_whole_from_a_real_server(
+    live_server: Any, coordinator: dict[str, str]
+) -> None:
+    """The text guard reads JSON bodies before the app does; the app must still see the client
+    connected while it streams its answer (a premature "disconnect" cut it off mid-way)."""
+    import httpx
+
+    response = httpx.post(
+        f"{live_server.url}/api/v1/planning/queue", json={"programme": "SOM"}, headers=coordinator, timeout=30
+    )
+    assert response.status_code == 200
+    assert response.json()["type"] == "FeatureCollection"
+
+
 def test_every_write_is_audited_with_actor(
     client: TestClient, make_user: Callable[..., dict[str, str]], sql: Callable[..., list[Any]]
 ) -> None:
