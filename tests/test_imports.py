@@ -704,18 +704,10 @@ def test_column_wise_attribute_checks_match_the_model_row_by_row(text_dtype: str
     assert sum(c is not None for c in columns) >= 2 and len({e["index"] for e in errors}) >= 4
 
 
-def test_areas_computed_on_a_second_connection_are_postgis_areas(
-    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Large imports compute ST_Area meanwhile on another connection, from as soon as the file
-    is read: the same values, each for its own feature even when features before it were
-    rejected (geometry or attributes), and computed again for a polygon the checks changed."""
-    import geo.imports
-
-    monkeypatch.setattr(geo.imports, "BACKGROUND_FROM", 1)
-    x, y = 45.30, 2.05
-    # A 1.1 km square whose ring crosses its own first edge in a ~5 m loop: repaired.
-    nearly = Polygon(
+def _looped_square(x: float, y: float) -> Polygon:
+    """A 1.1 km square whose ring crosses its own first edge in a ~5 m loop: invalid, and
+    repaired by the checks (the loop is lost)."""
+    return Polygon(
         [
             (x, y),
             (x + 0.01, y),
@@ -725,6 +717,18 @@ def test_areas_computed_on_a_second_connection_are_postgis_areas(
             (x + 0.00005, y - 0.00005),
         ]
     )
+
+
+def test_areas_computed_on_a_second_connection_are_postgis_areas(
+    client: TestClient, surveyor: Headers, sql: SQL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large imports compute ST_Area meanwhile on another connection, from as soon as the file
+    is read: the same values, each for its own feature even when features before it were
+    rejected (geometry or attributes), and computed again for a polygon the checks changed."""
+    import geo.imports
+
+    monkeypatch.setattr(geo.imports, "BACKGROUND_FROM", 1)
+    nearly = _looped_square(45.30, 2.05)
     polygons = [
         POLYGONS[0],
         box(10.0, 10.0, 10.01, 10.01),  # outside Somalia: rejected by the geometry checks
@@ -774,17 +778,7 @@ def test_possible_duplicates_looked_up_on_another_connection_are_those_of_the_ch
     import geo.imports
 
     x, y = 45.30, 2.05
-    # A 1.1 km square whose ring crosses its own first edge in a ~5 m loop: repaired.
-    nearly = Polygon(
-        [
-            (x, y),
-            (x + 0.01, y),
-            (x + 0.01, y + 0.01),
-            (x, y + 0.01),
-            (x, y + 0.00005),
-            (x + 0.00005, y - 0.00005),
-        ]
-    )
+    nearly = _looped_square(x, y)
     same = box(45.40, 2.20, 45.43, 2.22)
     rejected_later = box(45.50, 2.30, 45.52, 2.32)
     existing = {
