@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import __version__
+from app import __version__, openapi_bodies
 from app.db import get_engine
 from app.errors import install_handlers, problem_response
 from app.pages import LoginRequired, login_redirect
@@ -234,6 +234,7 @@ def create_app() -> FastAPI:
     for module_name in ROUTER_MODULES:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
+    openapi_bodies.install(app)
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     assets = settings.assets_dir.resolve()

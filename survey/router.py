@@ -21,9 +21,11 @@ from app.db import get_engine
 from app.deps import DB, CurrentPrincipal, CurrentScope
 from app.errors import Problem
 from app.etag import etag, if_match_versions, not_modified
+from app.openapi_bodies import request_body
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from survey import service
 from survey.nts.router import router as nts_router
+from survey.schemas import HazardFeatureIn, HazardPatchIn, ReviewIn
 
 router = APIRouter()
 router.include_router(nts_router)
@@ -128,7 +130,12 @@ def list_hazard_areas(
     return geojson_response(feature_collection_stream(rows, limit, next_link(request.url)))
 
 
-@hazards.post("", status_code=201, responses={201: {"content": {"application/geo+json": {}}}})
+@hazards.post(
+    "",
+    status_code=201,
+    responses={201: {"content": {"application/geo+json": {}}}},
+    openapi_extra=request_body(HazardFeatureIn, "application/geo+json", "application/json"),
+)
 def create_hazard_area(body: Body, db: DB, scope: CurrentScope, principal: CurrentPrincipal) -> Response:
     """Create a hazard area from a GeoJSON Feature (Polygon or MultiPolygon, lon/lat)."""
     created = service.create_hazard(db, scope, principal, body)
@@ -159,7 +166,11 @@ def get_hazard_area(
     return _feature_response(row)
 
 
-@hazards.patch("/{hazard_id}", responses={200: {"content": {"application/geo+json": {}}}})
+@hazards.patch(
+    "/{hazard_id}",
+    responses={200: {"content": {"application/geo+json": {}}}},
+    openapi_extra=request_body(HazardPatchIn, "application/merge-patch+json", "application/json"),
+)
 def patch_hazard_area(
     hazard_id: int,
     body: Body,
@@ -216,7 +227,7 @@ async def optional_json_body(request: Request) -> Any:
 OptionalBody = Annotated[Any, Depends(optional_json_body)]
 
 
-@hazards.post("/{hazard_id}/submit")
+@hazards.post("/{hazard_id}/submit", openapi_extra=request_body(ReviewIn, required=False))
 def submit_hazard_area(
     hazard_id: int,
     body: OptionalBody,
@@ -229,7 +240,7 @@ def submit_hazard_area(
     return _review("submit", hazard_id, body, db, scope, principal, if_match)
 
 
-@hazards.post("/{hazard_id}/approve")
+@hazards.post("/{hazard_id}/approve", openapi_extra=request_body(ReviewIn, required=False))
 def approve_hazard_area(
     hazard_id: int,
     body: OptionalBody,
@@ -242,7 +253,7 @@ def approve_hazard_area(
     return _review("approve", hazard_id, body, db, scope, principal, if_match)
 
 
-@hazards.post("/{hazard_id}/reject")
+@hazards.post("/{hazard_id}/reject", openapi_extra=request_body(ReviewIn))
 def reject_hazard_area(
     hazard_id: int,
     body: OptionalBody,

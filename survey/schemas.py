@@ -235,6 +235,35 @@ def validate_hazard_properties(
     return out, errors
 
 
+class PolygonGeometry(BaseModel):
+    """A GeoJSON Polygon or MultiPolygon in longitude/latitude (EPSG:4326)."""
+
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: list[Any] = Field(description="rings of [longitude, latitude] positions (GeoJSON)")
+
+
+class HazardFeatureProperties(HazardPropertiesIn):
+    programme: str = Field(description="the programme's code, e.g. SOM")
+
+
+class HazardFeatureIn(BaseModel):
+    """Body of ``POST /api/v1/hazard-areas``: one GeoJSON Feature. Declared for the OpenAPI
+    document; the service parses the body itself, so that its errors name the field."""
+
+    type: Literal["Feature"]
+    geometry: PolygonGeometry
+    properties: HazardFeatureProperties
+
+
+class HazardPatchIn(BaseModel):
+    """Body of ``PATCH /api/v1/hazard-areas/{id}``: a JSON Merge Patch (RFC 7396) of the
+    Feature. Members of ``properties`` replace the stored ones (``null`` removes an optional one;
+    ``evidence`` and ``beneficiaries`` merge); ``geometry`` replaces the polygon."""
+
+    properties: dict[str, Any] | None = Field(None, description="the POST properties' names, any subset")
+    geometry: PolygonGeometry | None = None
+
+
 class ReviewIn(BaseModel):
     """Body of approve/reject (reject needs a reason)."""
 

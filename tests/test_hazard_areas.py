@@ -778,3 +778,28 @@ def test_row_triggers_still_fill_and_check_what_an_insert_leaves_out(engine: Eng
     partly = insert.format(cols=", area_m2, remaining_m2, cleared_m2", vals=", 1000.0, 995.0, 5.0")
     with pytest.raises(DBAPIError, match="remaining geometry is the whole extent"), engine.begin() as conn:
         conn.execute(text(partly), {"ref": "SOM-HA-T4", "wkt": BAY.wkt})
+
+
+def test_the_openapi_document_declares_the_hazard_area_bodies(
+    client: TestClient, surveyor: dict[str, str]
+) -> None:
+    """The service parses these bodies itself; the document still tells partners' generated
+    clients their shape, with the property names their scripts rely on."""
+    from survey.schemas import HazardFeatureIn, HazardPatchIn
+
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    hazards = spec["paths"]["/api/v1/hazard-areas"]["post"]["requestBody"]["content"]
+    assert hazards["application/geo+json"]["schema"] == {"$ref": "#/components/schemas/HazardFeatureIn"}
+    patch = spec["paths"]["/api/v1/hazard-areas/{hazard_id}"]["patch"]["requestBody"]["content"]
+    assert patch["application/merge-patch+json"]["schema"] == {"$ref": "#/components/schemas/HazardPatchIn"}
+    properties = components["HazardFeatureProperties"]["properties"]
+    assert {"programme", "classification", "status", "contamination_types", "beneficiaries"} <= set(
+        properties
+    )
+    assert "Evidence" in components and "PolygonGeometry" in components
+    # What the service accepts, the declared models accept too.
+    body = feature(priority=2, notes="near the well")
+    assert client.post(URL, json=body, headers=surveyor).status_code == 201
+    HazardFeatureIn.model_validate(body)
+    HazardPatchIn.model_validate({"properties": {"priority": 1}, "geometry": body["geometry"]})
