@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, Versioned
 
 RELEASE_METHODS = ("cancelled", "reduced", "cleared")
 RELEASE_ACTIVITIES = ("nts", "ts", "clearance", "bac")
@@ -43,7 +43,7 @@ NC_STATUSES = ("open", "corrected", "closed")
 QA_ACTIVITIES = ("nts", "ts", "clearance", "bac", "eod", "mdd", "mechanical")
 
 
-class LandRelease(Base):
+class LandRelease(Versioned, Base):
     """A polygon of land cancelled, reduced or cleared, inside one hazard area.
 
     ``input_geom`` is the polygon the field team sent (repaired if it had to be); ``geom`` is
@@ -106,11 +106,6 @@ class LandRelease(Base):
     # Set when a post-clearance inspection rejected this lot.
     rework_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     notes: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_by: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_by: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ProgressReport(Base):
@@ -178,7 +173,7 @@ class QaChecklistTemplate(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class QaVisit(Base):
+class QaVisit(Versioned, Base):
     """An accreditation, a monitoring visit of a worksite, or a post-clearance inspection."""
 
     __tablename__ = "qa_visits"
@@ -213,11 +208,6 @@ class QaVisit(Base):
     items_found_in_sample: Mapped[int | None] = mapped_column(Integer)
     lot_accepted: Mapped[bool | None] = mapped_column(Boolean)
     notes: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_by: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_by: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class QaNonConformity(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, Versioned
 
 TASK_TYPES = ("nts", "ts", "clearance", "bac", "eod_spot", "qa")
 TASK_STATUSES = ("planned", "assigned", "in_progress", "suspended", "completed", "cancelled")
@@ -31,7 +31,7 @@ ITEM_CONDITIONS = ("intact", "armed", "damaged", "fuzed", "unfuzed", "unknown")
 LOCATION_FORMATS = ("geojson", "mgrs", "utm", "dd", "dms")
 
 
-class Task(Base):
+class Task(Versioned, Base):
     __tablename__ = "tasks"
     __table_args__ = (
         UniqueConstraint("reference"),
@@ -67,11 +67,6 @@ class Task(Base):
     actual_start: Mapped[date | None] = mapped_column(Date)
     actual_end: Mapped[date | None] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_by: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_by: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class TaskHazard(Base):

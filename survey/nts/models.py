@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base
+from app.db import Base, Versioned
 
 SURVEY_METHODS = (
     "desk_study",
@@ -42,7 +42,7 @@ INDIRECT_EVIDENCE = ("craters", "scrap", "fighting", "unused_land", "hearsay", "
 EVIDENCE_TYPES = DIRECT_EVIDENCE + INDIRECT_EVIDENCE
 
 
-class Survey(Base):
+class Survey(Versioned, Base):
     """A non-technical survey report: who surveyed where, how, whom they asked, what they found."""
 
     __tablename__ = "surveys"
@@ -76,12 +76,6 @@ class Survey(Base):
     review_reason: Mapped[str | None] = mapped_column(Text)
     reviewed_by: Mapped[str | None] = mapped_column(Text)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
-    created_by: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    updated_by: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class SurveyHazard(Base):
