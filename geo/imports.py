@@ -719,7 +719,7 @@ def _run_import(
     _lock(db, programme, options.layer, digest)
     earlier = earlier_import(db, programme, options.layer, digest)
     if earlier is not None:
-        replay = dict(earlier.report)
+        replay = full_report(earlier.report)
         replay.update(replayed=True, dry_run=options.dry_run)
         replay["notes"] = [
             *replay.get("notes", []),
@@ -832,13 +832,48 @@ def _run_import(
             repaired=report["counts"]["repaired"],
             rejected=rejected,
             stored=stored,
-            report=report,
+            report=stored_report(report),
             created_by=actor,
         )
     )
     db.flush()
     progress("writing", len(keep), len(keep))
     return ImportResult(201, report)
+
+
+def stored_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as ``imports.report`` keeps it: the features with nothing to say (valid, no
+    message) are left out, all alike (``plain_feature``) but for their index. 50,000 of them made
+    3.3 MB of JSON to write and keep; :func:`full_report` puts them back."""
+    features: list[dict[str, Any]] = report["features"]
+    plain: dict[str, Any] | None = None
+    kept = []
+    for entry in features:
+        rest = {k: v for k, v in entry.items() if k != "index"}
+        if (
+            plain is None
+            and rest.get("status") == "valid"
+            and not any(v for k, v in rest.items() if k != "status")
+        ):
+            plain = rest
+        if rest != plain:
+            kept.append(entry)
+    if plain is None:
+        return report
+    return {**report, "features": kept, "plain_feature": plain}
+
+
+def full_report(stored: dict[str, Any]) -> dict[str, Any]:
+    """The report as the import answered it, from :func:`stored_report`'s form."""
+    if "plain_feature" not in stored:
+        return stored
+    report = {k: v for k, v in stored.items() if k != "plain_feature"}
+    by_index = {entry["index"]: entry for entry in stored["features"]}
+    plain = stored["plain_feature"]
+    report["features"] = [
+        by_index.get(index) or {"index": index, **plain} for index in range(stored["counts"]["features"])
+    ]
+    return report
 
 
 # -- command line --------------------------------------------------------------------------

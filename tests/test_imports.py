@@ -351,6 +351,9 @@ def test_same_file_twice_is_stored_once(
     assert again.status_code == 200, again.text
     assert again.json()["replayed"] is True
     assert again.json()["import_id"] == first.json()["import_id"]
+    # The same per-feature report, though the stored one leaves out the plain valid features.
+    assert again.json()["features"] == first.json()["features"]
+    assert sql("SELECT jsonb_array_length(report->'features') FROM imports") == [(0,)]
     assert _count(sql, "hazard_areas") == 3 and _count(sql, "imports") == 1
     # The same file as evidence points, or for another programme, is another target.
     other_layer = _upload(client, surveyor, "hazards.gpkg", data, layer="evidence_points")
@@ -893,3 +896,33 @@ def test_the_garbage_collector_is_paused_during_an_import_only(
     assert _upload(client, surveyor, "bad.geojson", b"{not json").status_code == 422
     assert seen == [False, False]
     assert gc.isenabled()
+
+
+def test_the_stored_report_leaves_out_plain_features_and_gives_them_back() -> None:
+    from geo.imports import full_report, stored_report
+
+    features = [
+        {"index": 0, "status": "rejected", "messages": ["outside SOM"], "codes": ["outside_country"]},
+        {"index": 1, "status": "valid", "messages": [], "codes": []},
+        {"index": 2, "status": "valid", "messages": ["Z dropped"], "codes": ["z_dropped"]},
+        {"index": 3, "status": "valid", "messages": [], "codes": []},
+        {
+            "index": 4,
+            "status": "repaired",
+            "messages": ["repaired"],
+            "codes": ["repaired"],
+            "area_before_m2": 1.0,
+        },
+    ]
+    report = {"counts": {"features": 5}, "features": features, "notes": []}
+    stored = stored_report(report)
+    assert [f["index"] for f in stored["features"]] == [0, 2, 4]
+    assert full_report(stored) == report
+    # Evidence points' entries have no codes; a report with no plain feature is kept whole.
+    points = {
+        "counts": {"features": 2},
+        "features": [{"index": i, "status": "valid", "messages": []} for i in (0, 1)],
+    }
+    assert stored_report(points)["features"] == [] and full_report(stored_report(points)) == points
+    busy = {"counts": {"features": 1}, "features": [features[0] | {"index": 0}]}
+    assert stored_report(busy) == busy and full_report(busy) == busy
