@@ -3,6 +3,7 @@ clearance/reports/service.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,29 +51,22 @@ def _values(raw: list[str] | None) -> list[str]:
     return [v.strip() for item in raw or [] for v in item.split(",") if v.strip()]
 
 
-def _filters(
+def summary_filters(
     db: DB,
     scope: CurrentScope,
-    programme: str | None,
-    date_from: date | None,
-    date_to: date | None,
-    organisation: list[str] | None,
-    admin_area: str | None,
-    contamination_type: list[str] | None,
-    as_of: str | None,
-    group_by: list[str] | None = None,
+    programme: str | None = None,
+    date_from: From = None,
+    to: To = None,
+    organisation: Organisation = None,
+    admin_area: AdminArea = None,
+    contamination_type: Contamination = None,
+    as_of: AsOf = None,
 ) -> service.Filters:
-    if date_from and date_to and date_from > date_to:
+    """The query parameters the summary and the time series share, checked (422 names the one
+    that is wrong)."""
+    if date_from and to and date_from > to:
         raise Problem(
             422, "from is after to.", errors=[{"field": "from", "message": "must be on or before 'to'"}]
-        )
-    groups = _values(group_by)
-    unknown = [g for g in groups if g not in service.GROUP_KEYS]
-    if unknown:
-        raise Problem(
-            422,
-            f"group_by: unknown key(s) {', '.join(unknown)}; use {', '.join(service.GROUP_KEYS)}.",
-            errors=[{"field": "group_by", "message": f"unknown: {', '.join(unknown)}"}],
         )
     types = [t.upper() for t in _values(contamination_type)]
     bad_types = [t for t in types if t not in CONTAMINATION_TYPES]
@@ -94,13 +88,27 @@ def _filters(
     return service.Filters(
         programme_ids=scope.programme_filter(db, programme),
         date_from=date_from,
-        date_to=date_to,
+        date_to=to,
         organisation_ids=organisation_ids or None,
         admin_area=admin_area or None,
         contamination_types=types or None,
         as_of=service.parse_as_of(as_of),
-        group_by=list(dict.fromkeys(groups)),  # each key once, in the order asked
     )
+
+
+SummaryFilters = Annotated[service.Filters, Depends(summary_filters)]
+
+
+def _group_keys(group_by: list[str] | None) -> list[str]:
+    groups = _values(group_by)
+    unknown = [g for g in groups if g not in service.GROUP_KEYS]
+    if unknown:
+        raise Problem(
+            422,
+            f"group_by: unknown key(s) {', '.join(unknown)}; use {', '.join(service.GROUP_KEYS)}.",
+            errors=[{"field": "group_by", "message": f"unknown: {', '.join(unknown)}"}],
+        )
+    return list(dict.fromkeys(groups))  # each key once, in the order asked
 
 
 def _json(body: Any) -> Response:
@@ -110,26 +118,16 @@ def _json(body: Any) -> Response:
 @router.get("/api/v1/summaries/land-release", response_model=SummaryOut)
 def land_release_summary(
     db: DB,
-    scope: CurrentScope,
-    programme: str | None = None,
-    date_from: From = None,
-    to: To = None,
-    organisation: Organisation = None,
-    admin_area: AdminArea = None,
-    contamination_type: Contamination = None,
+    filters: SummaryFilters,
     group_by: Annotated[
         list[str] | None,
         Query(description=f"any of {', '.join(service.GROUP_KEYS)}; comma-separated or repeated"),
     ] = None,
-    as_of: AsOf = None,
     format: Literal["json", "csv", "xlsx"] = "json",
 ) -> Response:
     """Land released, remaining, items destroyed, tasks, QA and beneficiaries; official
     figures (approved records only), in groups and in total. See docs/summaries.md."""
-    f = _filters(
-        db, scope, programme, date_from, to, organisation, admin_area, contamination_type, as_of, group_by
-    )
-    result = service.summary(db, f)
+    result = service.summary(db, replace(filters, group_by=_group_keys(group_by)))
     if format == "json":
         return _json(result)
     columns, rows = service.table_rows(result)
@@ -149,20 +147,12 @@ def land_release_summary(
 @router.get("/api/v1/summaries/time-series", response_model=TimeSeriesOut)
 def land_release_time_series(
     db: DB,
-    scope: CurrentScope,
-    programme: str | None = None,
-    date_from: From = None,
-    to: To = None,
-    organisation: Organisation = None,
-    admin_area: AdminArea = None,
-    contamination_type: Contamination = None,
-    as_of: AsOf = None,
+    filters: SummaryFilters,
     forecast_months: Annotated[int, Query(ge=1, le=120, description="months of the recent release rate")] = 6,
 ) -> Response:
     """Released m² per month by method, items per month, remaining area at each month end
     (burn-down), and a linear forecast of the completion date with its assumption."""
-    f = _filters(db, scope, programme, date_from, to, organisation, admin_area, contamination_type, as_of)
-    return _json(service.time_series(db, f, forecast_months))
+    return _json(service.time_series(db, filters, forecast_months))
 
 
 @router.get(
