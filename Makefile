@@ -9,7 +9,7 @@ TEST_WORKERS ?= 2
 
 SYSTEM ?= system
 
-.PHONY: system system-test setup setup-test demo serve test lint bench bench-quick bench-tools db-start db-stop clean
+.PHONY: system system-test setup setup-test demo serve test lint bench bench-quick bench-tools fuzz db-start db-stop clean
 
 system:
 	bash scripts/setup-system.sh
@@ -60,6 +60,10 @@ bench-quick: setup-test bench-tools
 
 bench: setup-test bench-tools
 	$(BIN)/python -m bench
+
+# schemathesis against a running server (minutes; not part of `make test`): scripts/fuzz.py.
+fuzz: setup-test
+	$(BIN)/python scripts/fuzz.py
 
 db-start: $(BIN)/safeground
 	$(BIN)/safeground db start
