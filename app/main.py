@@ -101,7 +101,7 @@ def _bad_text_at(value: Any, path: str) -> str | None:
     """The path (``programme``, ``outcomes[0].note``…) of the first text in a parsed JSON value
     holding a NUL or a lone surrogate, or None."""
     if isinstance(value, str):
-        return path if _NUL_OR_SURROGATE.search(value) else None
+        return (path or "body") if _NUL_OR_SURROGATE.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
@@ -135,12 +135,13 @@ class TextGuard:
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         replay = receive
         if where is None and content_type in (*_JSON_TYPES, b"application/x-www-form-urlencoded"):
-            body = b""
+            chunks: list[bytes] = []
             while True:
                 message = await receive()
-                body += message.get("body", b"")
+                chunks.append(message.get("body", b""))
                 if message["type"] != "http.request" or not message.get("more_body"):
                     break
+            body = b"".join(chunks)
             where = self._in_body(body, content_type)
             replay = _replaying(body, receive)
         if where is None:
@@ -178,10 +179,9 @@ class TextGuard:
         if not _JSON_HINT.search(body):
             return None  # the common case: nothing to parse twice
         try:
-            parsed = json.loads(body)
-        except ValueError:
-            return None  # not JSON: the handler says so
-        return _bad_text_at(parsed, "body" if isinstance(parsed, str) else "")
+            return _bad_text_at(json.loads(body), "")
+        except (ValueError, RecursionError):
+            return None  # not JSON, or nested too deep to walk: the handler says so
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:

@@ -27,6 +27,7 @@ BODIES = [
     b'{"geometry": {"type": "Polygon", "coordinates": [[[1e999, 0], [0, 1], [1, 1], [1e999, 0]]]}}',
     b'{"geometry": {"type": "GeometryCollection", "geometries": []}, "properties": []}',
     b"[" * 3000 + b"]" * 3000,
+    b'{"name": "\\u0000", "deep": ' + b"[" * 3000 + b"]" * 3000 + b"}",
 ]
 QUERY_VALUES = ["", "%00", "1e999", "-1", "99999999999999999999", "NaN", "x" * 3000, "1,2", "%ED%A0%80"]
 
