@@ -143,8 +143,7 @@ def install_handlers(app: FastAPI) -> None:
                 None,
                 request.url.path,
             )
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem_response(500, "Internal error; it has been logged.", None, request.url.path)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

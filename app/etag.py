@@ -34,7 +34,7 @@ def if_match_versions(if_match: str | None, required: bool = True) -> frozenset[
                 "overwriting someone else's change.",
             )
         return None
-    tags = [tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")]
+    tags = _tags(if_match)
     if "*" in tags:
         raise Problem(428, "If-Match: * is not enough here; send the ETag of the version you edited.")
     versions = frozenset(int(tag) for tag in tags if tag.isdigit() and len(tag) < 10)
@@ -66,5 +66,10 @@ def not_modified(if_none_match: str | None, current: int) -> bool:
     copy is up to date (304)."""
     if not if_none_match:
         return False
-    tags = {tag.strip().removeprefix("W/").strip('"') for tag in if_none_match.split(",")}
+    tags = _tags(if_none_match)
     return "*" in tags or str(current) in tags
+
+
+def _tags(header: str) -> list[str]:
+    """The entity tags of an If-Match/If-None-Match header, unquoted (weak ones too)."""
+    return [tag.strip().removeprefix("W/").strip('"') for tag in header.split(",")]

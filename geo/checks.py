@@ -750,7 +750,7 @@ class Background(Generic[T]):
         return cast(T, self._value)
 
 
-class AreasInBackground:
+def areas_in_background(db: Session, geoms: NDArray[np.object_]) -> Background[NDArray[np.float64]]:
     """PostGIS geodesic areas (``ST_Area(geom::geography)``, the very values an insert would
     compute) of many polygons, computed on a second connection while this one goes on.
 
@@ -759,13 +759,8 @@ class AreasInBackground:
     areas of the main connection (the machine has more than one core). Read-only: the second
     connection sees nothing of the import's transaction and needs nothing of it.
     """
-
-    def __init__(self, db: Session, geoms: NDArray[np.object_]) -> None:
-        engine = db.get_bind().engine
-        self._background = Background(lambda: _areas(engine, geoms), "geodesic-areas")
-
-    def result(self) -> NDArray[np.float64]:
-        return self._background.result()
+    engine = db.get_bind().engine
+    return Background(lambda: _areas(engine, geoms), "geodesic-areas")
 
 
 def _areas(engine: Engine, geoms: NDArray[np.object_]) -> NDArray[np.float64]:

@@ -401,12 +401,12 @@ class Matched:
 
 
 class EarlyAreas:
-    """Geodesic areas of the polygons sent (:class:`geo.checks.AreasInBackground`)."""
+    """Geodesic areas of the polygons sent (:func:`geo.checks.areas_in_background`)."""
 
     def __init__(self, db: Session, sent: SentPolygons) -> None:
-        from geo.checks import AreasInBackground
+        from geo.checks import areas_in_background
 
-        self._background = AreasInBackground(db, sent.polygons)
+        self._background = areas_in_background(db, sent.polygons)
 
     def for_checked(self, db: Session, matched: Matched, geometry_table: str) -> Callable[[], Any]:
         """A function giving the areas of the accepted features (``geometry_table`` holds their

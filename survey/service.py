@@ -326,7 +326,7 @@ def insert_hazard_areas(
     :func:`geo.checks.load_temp_geometries` (``index=True``) already holding ``checks[i].geometry``
     at ``idx = i`` (an import loads its polygons once for the duplicates check and the insert).
     ``area_m2`` may give ``ST_Area(geom::geography)`` of each geometry (or a function returning
-    them, called as late as possible: :class:`geo.checks.AreasInBackground`); otherwise the
+    them, called as late as possible: :func:`geo.checks.areas_in_background`); otherwise the
     insert computes them. ``admin_table`` may name the :func:`load_admin_areas` of
     ``geometry_table``. ``rows`` may give :func:`encode_hazard_rows` of these checks and validated
     attributes, encoded beforehand (an import does so while its polygons load).
@@ -379,7 +379,7 @@ def insert_hazard_areas(
         # expression here) was computed once for each of the two columns that use it.
         area_source = "CROSS JOIN LATERAL (SELECT ST_Area(g.geom::geography) AS m2 OFFSET 0) m"
     else:
-        # Awaited only now (AreasInBackground): everything above ran meanwhile.
+        # Awaited only now (geo.checks.areas_in_background): everything above ran meanwhile.
         areas = np.asarray(area_m2() if callable(area_m2) else area_m2, dtype=np.float64)
         if len(areas) != count:
             raise ValueError(f"{len(areas)} areas for {count} features")
