@@ -2,7 +2,8 @@
 
 A record starts as a draft; it is submitted, then approved or rejected by a coordinator or an
 admin; a rejected one is corrected and submitted again. Only approved records reach partners
-and the official figures. Hazard areas, survey reports and land releases follow these rules:
+and the official figures. Hazard areas, survey reports, land releases and the explosive-ordnance
+items a team reports (which start as submitted: there is no draft of a find) follow these rules:
 each service locks its record and checks its version, asks :func:`review_step` whether the
 action is allowed, and writes the new status (and, for approve/reject, who reviewed it when).
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from app.errors import Problem
 
 if TYPE_CHECKING:
@@ -19,6 +22,14 @@ if TYPE_CHECKING:
 
 WRITERS = ("admin", "coordinator", "surveyor")
 REVIEWERS = ("admin", "coordinator")
+
+
+class ReviewIn(BaseModel):
+    """Body of submit/approve/reject: the reason (a rejection needs one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=2000)
 
 
 @dataclass(frozen=True)

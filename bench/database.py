@@ -361,12 +361,12 @@ def load_operations(name: str, hazards_per_task: int = 10) -> dict[str, int]:
             """
             WITH cat AS (SELECT array_agg(id ORDER BY id) AS ids FROM eo_catalogue)
             INSERT INTO eo_items (programme_id, task_id, catalogue_id, quantity, disposal_method, found_on,
-                                  location, created_by)
+                                  location, created_by, review_status)
             SELECT t.programme_id, t.id, cat.ids[1 + (hashtext(t.reference || k)::bigint & 2147483647)
                                                   % cardinality(cat.ids)],
                    1 + (hashtext(t.reference || k || 'q')::bigint & 2147483647) % 5,
                    (ARRAY['destroyed_in_situ', 'removed_and_destroyed'])[1 + k % 2],
-                   t.actual_start + k, t.point, 'bench'
+                   t.actual_start + k, t.point, 'bench', 'approved'
             FROM tasks t CROSS JOIN generate_series(1, 2) AS k CROSS JOIN cat
             WHERE cardinality(cat.ids) > 0
             """

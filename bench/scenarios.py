@@ -537,7 +537,7 @@ def _hand_summary_sql() -> str:
             items,
             "FROM eo_items i JOIN eo_catalogue c ON c.id = i.catalogue_id JOIN th ON th.task_id = i.task_id "
             "JOIN hall h ON h.id = th.hazard_area_id WHERE i.programme_id = ANY(%(ids)s) "
-            "AND i.disposal_method IN ('destroyed_in_situ', 'removed_and_destroyed')",
+            "AND i.disposal_method IN ('destroyed_in_situ', 'removed_and_destroyed') AND i.review_status = 'approved'",
         ),
         branch(
             "h",

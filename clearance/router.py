@@ -14,7 +14,7 @@ from app.auth.service import Principal
 from app.db import get_engine
 from app.deps import DB, CurrentPrincipal, CurrentScope, require_roles
 from app.etag import etag
-from app.review import WRITERS
+from app.review import WRITERS, ReviewIn
 from clearance import qa, sampling, service
 from clearance.schemas import (
     CancelIn,
@@ -26,7 +26,6 @@ from clearance.schemas import (
     ProgressReportIn,
     QaVisitIn,
     QaVisitPatch,
-    ReviewIn,
     SamplingPlanIn,
 )
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows

@@ -65,10 +65,6 @@ class LandReleasePatch(_Strict):
     _date = field_validator("date")(_sane_date)
 
 
-class ReviewIn(_Strict):
-    reason: str | None = Field(None, max_length=2000)
-
-
 class CancelIn(_Strict):
     """An NTS survey's ``cancel`` outcome: the stated polygon, or the whole remaining hazard."""
 

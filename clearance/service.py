@@ -572,8 +572,8 @@ def items_by_category(db: Session, hazard_area_id: int, task_id: int | None) -> 
         text(
             """
             SELECT c.category, sum(i.quantity) FROM eo_items i JOIN eo_catalogue c ON c.id = i.catalogue_id
-            WHERE i.task_id = :t OR i.task_id IN (
-                SELECT task_id FROM land_releases WHERE hazard_area_id = :h AND review_status <> 'rejected')
+            WHERE i.review_status <> 'rejected' AND (i.task_id = :t OR i.task_id IN (
+                SELECT task_id FROM land_releases WHERE hazard_area_id = :h AND review_status <> 'rejected'))
             GROUP BY c.category ORDER BY c.category
             """
         ),

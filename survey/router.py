@@ -22,10 +22,11 @@ from app.deps import DB, CurrentPrincipal, CurrentScope
 from app.errors import Problem
 from app.etag import etag, if_match_versions, not_modified
 from app.openapi_bodies import request_body
+from app.review import ReviewIn
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from survey import service
 from survey.nts.router import router as nts_router
-from survey.schemas import HazardFeatureIn, HazardPatchIn, ReviewIn
+from survey.schemas import HazardFeatureIn, HazardPatchIn
 
 router = APIRouter()
 router.include_router(nts_router)

@@ -264,14 +264,6 @@ class HazardPatchIn(BaseModel):
     geometry: PolygonGeometry | None = None
 
 
-class ReviewIn(BaseModel):
-    """Body of approve/reject (reject needs a reason)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str | None = Field(None, max_length=2000)
-
-
 # -- many rows at once (file imports) ---------------------------------------------------------
 
 

@@ -149,6 +149,7 @@ def _hazard_tasks(db: Session, scope: Scope, programme: Programme, today: date) 
                 ItemIn(category="projectile", subcategory="tank", quantity=4,
                        disposal_method="removed_and_destroyed", found_on=today - timedelta(days=2)),
             )  # fmt: skip
+            _review_finds(db, scope, task)
         created += 1
     return created
 
@@ -184,5 +185,13 @@ def _call_outs(db: Session, scope: Scope, programme: Programme, today: date) -> 
                     ItemIn(category=category, subcategory=subcategory, quantity=quantity, condition="unknown",
                            disposal_method=disposal, found_on=today - timedelta(days=1)),
                 )  # fmt: skip
+            _review_finds(db, scope, task)
         created += 1
     return created
+
+
+def _review_finds(db: Session, scope: Scope, task: Task) -> None:
+    """The finds of a completed task have been reviewed; those of a task under way still wait
+    for the IM officer (the demo shows both)."""
+    if task.status == "completed":
+        service.approve_task_items(db, scope, task.id)

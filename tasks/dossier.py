@@ -83,7 +83,7 @@ def _items(db: Session, task_id: int) -> dict[str, Any]:
                     'depth_cm', e.depth_cm, 'disposal_method', replace(e.disposal_method, '_', ' '),
                     'found_on', e.found_on, 'location', e.location_input)) ORDER BY e.id), '[]'::json))
         FROM eo_items e JOIN eo_catalogue c ON c.id = e.catalogue_id
-        WHERE e.task_id = :task
+        WHERE e.task_id = :task AND e.review_status <> 'rejected'
         """,
         task=task_id,
     )
@@ -193,7 +193,7 @@ def _items_by_category(db: Session, task_id: int) -> list[tuple[str, str, int]]:
     rows = db.execute(
         text(
             "SELECT c.name, c.report_group, sum(e.quantity) FROM eo_items e "
-            "JOIN eo_catalogue c ON c.id = e.catalogue_id WHERE e.task_id = :task "
+            "JOIN eo_catalogue c ON c.id = e.catalogue_id WHERE e.task_id = :task AND e.review_status <> 'rejected' "
             "GROUP BY c.name, c.report_group ORDER BY sum(e.quantity) DESC, c.name"
         ),
         {"task": task_id},

@@ -28,6 +28,7 @@ ACTIVE_STATUSES = ("planned", "assigned", "in_progress", "suspended")
 ITEM_TASK_TYPES = ("eod_spot", "clearance", "bac", "ts")
 DISPOSAL_METHODS = ("destroyed_in_situ", "removed_and_destroyed", "rendered_safe", "handed_over")
 ITEM_CONDITIONS = ("intact", "armed", "damaged", "fuzed", "unfuzed", "unknown")
+ITEM_REVIEW_STATUSES = ("submitted", "approved", "rejected")
 LOCATION_FORMATS = ("geojson", "mgrs", "utm", "dd", "dms")
 
 
@@ -134,6 +135,7 @@ class EoItem(Base):
         CheckConstraint("depth_cm IS NULL OR depth_cm >= 0", name="depth"),
         CheckConstraint(f"disposal_method IN {DISPOSAL_METHODS!r}", name="disposal_method"),
         CheckConstraint(f"condition IS NULL OR condition IN {ITEM_CONDITIONS!r}", name="condition"),
+        CheckConstraint(f"review_status IN {ITEM_REVIEW_STATUSES!r}", name="review_status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -152,5 +154,11 @@ class EoItem(Base):
     location_format: Mapped[str | None] = mapped_column(Text)
     location_crs: Mapped[str | None] = mapped_column(Text)
     notes: Mapped[str | None] = mapped_column(Text)
+    # A find is reported, then approved or rejected (app/review.py); there is no draft: the team
+    # reports what it destroyed, and only approved finds count (migration 0013).
+    review_status: Mapped[str] = mapped_column(Text, default="submitted", server_default="submitted")
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

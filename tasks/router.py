@@ -18,9 +18,10 @@ from app.deps import DB, CurrentScope, Scope, get_public_db, optional_principal
 from app.errors import Problem
 from app.etag import etag
 from app.pages import LoginRequired
+from app.review import ReviewIn
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from tasks import dossier, planning, service
-from tasks.models import DISPOSAL_METHODS, TASK_STATUSES, TASK_TYPES
+from tasks.models import DISPOSAL_METHODS, ITEM_REVIEW_STATUSES, TASK_STATUSES, TASK_TYPES
 from tasks.schemas import ItemIn, QueueRequest, TaskIn, TaskPatch, TransitionIn
 
 router = APIRouter(prefix="/api/v1", tags=["tasks and EOD"])
@@ -187,10 +188,43 @@ def eo_catalogue(db: DB, _: CurrentScope) -> list[dict[str, Any]]:
     responses={201: {"content": {GEOJSON: {}}}},
 )
 def add_item(task_id: int, data: ItemIn, db: DB, scope: CurrentScope) -> Response:
+    """Report a find. It enters as ``submitted``: it counts in the official figures, and
+    partners see it, once a coordinator or an admin approves it."""
     item = service.add_item(db, scope, task_id, data)
     feature = service.item_feature(db, item.id)
     db.commit()
-    return _feature_response(feature, 201, {"Location": f"/api/v1/eo-items?task_id={task_id}"})
+    return _feature_response(feature, 201, {"Location": f"/api/v1/eo-items/{item.id}"})
+
+
+@router.post("/tasks/{task_id}/items/approve")
+def approve_task_items(task_id: int, db: DB, scope: CurrentScope) -> dict[str, Any]:
+    """Approve every submitted find of the task (coordinator or admin): the ids approved."""
+    ids = service.approve_task_items(db, scope, task_id)
+    db.commit()
+    return {"task_id": task_id, "approved": ids}
+
+
+@router.get("/eo-items/{item_id}", response_class=Response, responses=GEOJSON_RESPONSE)
+def get_item(item_id: int, db: DB, scope: CurrentScope) -> Response:
+    service.get_item(db, scope, item_id)
+    return _feature_response(service.item_feature(db, item_id))
+
+
+@router.post("/eo-items/{item_id}/approve", response_class=Response, responses=GEOJSON_RESPONSE)
+def approve_item(item_id: int, db: DB, scope: CurrentScope, data: ReviewIn | None = None) -> Response:
+    """Approve a reported find (coordinator or admin): it now counts in the official figures."""
+    service.review_item(db, scope, item_id, "approve", data.reason if data else None)
+    db.commit()
+    return _feature_response(service.item_feature(db, item_id))
+
+
+@router.post("/eo-items/{item_id}/reject", response_class=Response, responses=GEOJSON_RESPONSE)
+def reject_item(item_id: int, data: ReviewIn, db: DB, scope: CurrentScope) -> Response:
+    """Reject a reported find, with the reason (coordinator or admin). It stays on record and
+    never counts; the team reports the corrected find anew."""
+    service.review_item(db, scope, item_id, "reject", data.reason)
+    db.commit()
+    return _feature_response(service.item_feature(db, item_id))
 
 
 @router.get("/eo-items", response_class=StreamingResponse, responses=GEOJSON_RESPONSE)
@@ -203,6 +237,7 @@ def list_items(
     category: Annotated[str | None, Query(description="comma-separated catalogue categories")] = None,
     report_group: Annotated[str | None, Query(description="e.g. ap_mines,submunitions")] = None,
     disposal_method: Annotated[str | None, Query(description="comma-separated")] = None,
+    review_status: Annotated[str | None, Query(description="submitted, approved, rejected")] = None,
     organisation_id: Id | None = None,
     found_from: date | None = None,
     found_to: date | None = None,
@@ -219,6 +254,7 @@ def list_items(
             report_group, tuple({c["report_group"] for c in service.catalogue(db)}), "report_group"
         ),
         disposal_method=_choices(disposal_method, DISPOSAL_METHODS, "disposal_method"),
+        review_status=_choices(review_status, ITEM_REVIEW_STATUSES, "review_status"),
         organisation_id=organisation_id,
         found_from=found_from,
         found_to=found_to,

@@ -21,6 +21,7 @@ from app.errors import Problem
 from app.etag import require_version
 from app.reference.models import Organisation, Programme, Team
 from app.reference.service import next_references
+from app.review import review_step
 from app.settings import get_settings
 from geo.coords import CoordinateError, parse_coordinate
 from geo.points import point_from_geojson
@@ -512,7 +513,9 @@ SELECT json_build_object(
         'items', json_build_object(
             'total', coalesce(i.total, 0),
             'by_category', coalesce(i.by_category, '{}'::json),
-            'by_report_group', coalesce(i.by_group, '{}'::json)),
+            'by_report_group', coalesce(i.by_group, '{}'::json),
+            'awaiting_review', (SELECT count(*) FROM eo_items e3
+                                WHERE e3.task_id = t.id AND e3.review_status = 'submitted')),
         'notes', t.notes, 'version', t.version,
         'created_by', t.created_by, 'created_at', t.created_at,
         'updated_by', t.updated_by, 'updated_at', t.updated_at)
@@ -533,10 +536,10 @@ LEFT JOIN LATERAL (
            (SELECT json_object_agg(g.report_group, g.n ORDER BY g.report_group) FROM (
                 SELECT c2.report_group, sum(e2.quantity) AS n
                 FROM eo_items e2 JOIN eo_catalogue c2 ON c2.id = e2.catalogue_id
-                WHERE e2.task_id = t.id GROUP BY c2.report_group) g) AS by_group
+                WHERE e2.task_id = t.id AND e2.review_status = 'approved' GROUP BY c2.report_group) g) AS by_group
     FROM (SELECT c.category, sum(e.quantity) AS n
           FROM eo_items e JOIN eo_catalogue c ON c.id = e.catalogue_id
-          WHERE e.task_id = t.id GROUP BY c.category) x
+          WHERE e.task_id = t.id AND e.review_status = 'approved' GROUP BY c.category) x
 ) i ON true
 """
 
@@ -719,6 +722,52 @@ def add_item(db: Session, scope: Scope, task_id: int, data: ItemIn) -> EoItem:
     return item
 
 
+def get_item(db: Session, scope: Scope, item_id: int, lock: bool = False) -> tuple[EoItem, Task]:
+    """An item and its task, if the caller may see them (a partner: approved finds of completed
+    tasks only)."""
+    stmt = select(EoItem).where(EoItem.id == item_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    item = db.scalar(stmt)
+    if item is None:
+        raise Problem(404, f"No explosive-ordnance item {item_id}.")
+    task = get_task(db, scope, item.task_id)
+    if scope.principal.is_partner and item.review_status != "approved":
+        raise Problem(404, "No such record in your programmes.")
+    return item, task
+
+
+def review_item(db: Session, scope: Scope, item_id: int, action: str, reason: str | None) -> None:
+    """Approve or reject one reported find (:mod:`app.review`): only approved finds count in the
+    official figures and reach partners. A rejected find stays on record; the team reports the
+    corrected one as a new find."""
+    item, task = get_item(db, scope, item_id, lock=True)
+    step = review_step(
+        scope.principal, action, f"Item {item_id} of task {task.reference}", item.review_status, reason
+    )
+    item.review_status = step.target
+    item.review_reason = reason
+    item.reviewed_by = scope.principal.username
+    item.reviewed_at = func.now()
+    db.flush()
+
+
+def approve_task_items(db: Session, scope: Scope, task_id: int) -> list[int]:
+    """Approve every submitted find of a task at once (an IM officer reviewing a team's report);
+    the ids approved, none when nothing was waiting."""
+    task = get_task(db, scope, task_id, lock=True)
+    # The role check: each item's own status is taken care of by the WHERE below.
+    review_step(scope.principal, "approve", f"The items of task {task.reference}", "submitted", None)
+    ids = db.scalars(
+        text(
+            "UPDATE eo_items SET review_status = 'approved', review_reason = NULL, reviewed_by = :actor, "
+            "reviewed_at = now() WHERE task_id = :task AND review_status = 'submitted' RETURNING id"
+        ),
+        {"actor": scope.principal.username, "task": task.id},
+    ).all()
+    return sorted(int(i) for i in ids)
+
+
 ITEM_FEATURE_SQL = """
 SELECT json_build_object(
     'type', 'Feature', 'id', e.id,
@@ -732,7 +781,9 @@ SELECT json_build_object(
         'depth_cm', e.depth_cm, 'disposal_method', e.disposal_method, 'found_on', e.found_on,
         'location', CASE WHEN e.location_input IS NULL THEN NULL ELSE json_build_object(
             'input', e.location_input, 'format', e.location_format, 'crs', e.location_crs) END,
-        'notes', e.notes, 'created_by', e.created_by, 'created_at', e.created_at)
+        'notes', e.notes, 'review_status', e.review_status, 'review_reason', e.review_reason,
+        'reviewed_by', e.reviewed_by, 'reviewed_at', e.reviewed_at,
+        'created_by', e.created_by, 'created_at', e.created_at)
 )::text AS feature, e.id
 FROM eo_items e
 JOIN tasks t ON t.id = e.task_id
@@ -748,6 +799,7 @@ class ItemFilters:
     category: list[str] | None = None
     report_group: list[str] | None = None
     disposal_method: list[str] | None = None
+    review_status: list[str] | None = None
     organisation_id: int | None = None
     found_from: date | None = None
     found_to: date | None = None
@@ -759,12 +811,13 @@ def items_sql(filters: ItemFilters, after: int, limit: int) -> tuple[str, dict[s
     where = ["e.programme_id = ANY(:ids)", "e.id > :after"]
     params: dict[str, Any] = {"ids": filters.programme_ids, "after": after, "limit": limit + 1}
     if filters.partner:
-        where.append("t.status = ANY(:partner_statuses)")
+        where.append("e.review_status = 'approved' AND t.status = ANY(:partner_statuses)")
         params["partner_statuses"] = list(PARTNER_VISIBLE_STATUSES)
     for name, column in (
         ("category", "c.category"),
         ("report_group", "c.report_group"),
         ("disposal_method", "e.disposal_method"),
+        ("review_status", "e.review_status"),
     ):
         values = getattr(filters, name)
         if values:

@@ -194,6 +194,40 @@ def test_downgrade_gives_lean_insert_audit_rows_their_copy_back(empty_database_u
     engine.dispose()
 
 
+def test_items_recorded_before_reviews_existed_stay_counted(empty_database_url: str) -> None:
+    """Migration 0013 gives EOD items a review status: finds already recorded (which counted
+    in the figures) become approved; a find reported afterwards waits as submitted."""
+    from app import migrate
+
+    migrate.upgrade(empty_database_url, "0012")
+    engine = create_engine(empty_database_url)
+
+    def add_item() -> None:
+        conn.exec_driver_sql(
+            "INSERT INTO eo_items (programme_id, task_id, catalogue_id, quantity, disposal_method, found_on) "
+            "SELECT t.programme_id, t.id, c.id, 1, 'destroyed_in_situ', '2026-01-01' "
+            "FROM tasks t, eo_catalogue c LIMIT 1"
+        )
+
+    with engine.begin() as conn:
+        programme = conn.exec_driver_sql(
+            "INSERT INTO programmes (code, name, iso3) VALUES ('TST', 'Test', 'TST') RETURNING id"
+        ).scalar_one()
+        conn.exec_driver_sql(
+            f"INSERT INTO tasks (programme_id, reference, type, status) VALUES ({programme}, 'T-1', 'eod_spot', "
+            "'in_progress')"
+        )
+        add_item()
+    migrate.upgrade(empty_database_url)
+    with engine.begin() as conn:
+        add_item()
+        statuses = conn.exec_driver_sql("SELECT review_status FROM eo_items ORDER BY id").scalars().all()
+    assert statuses == ["approved", "submitted"]
+    migrate.downgrade(empty_database_url, "0012")
+    migrate.upgrade(empty_database_url)
+    engine.dispose()
+
+
 def test_models_match_migrations(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -152,8 +152,8 @@ def expected_totals(engine: Engine, scenario: Scenario, ids: dict[str, Any]) -> 
     out["qa_visits"] = sum(len(t.visits) for t in scenario.tasks)
     out["qa_passed"] = sum(1 for t in scenario.tasks for r, _ in t.visits if r != "fail")
     for t in scenario.tasks:
-        for category, quantity, disposal, _ in t.items:
-            if disposal in service.DESTROYED:
+        for category, quantity, disposal, _, item_review in t.items:
+            if disposal in service.DESTROYED and item_review == "approved":
                 items[ITEM_GROUP[category]] += quantity
     out["items_destroyed"] = items
     return out
@@ -242,14 +242,31 @@ def _fixed_scenario() -> Scenario:
             "completed",
             0,
             60,
-            [("ap_mine", 7, "destroyed_in_situ", 40), ("mortar", 2, "handed_over", 41)],
+            [
+                ("ap_mine", 7, "destroyed_in_situ", 40, "approved"),
+                ("mortar", 2, "handed_over", 41, "approved"),
+                # Reported, not yet approved: not in the figures.
+                ("ap_mine", 4, "destroyed_in_situ", 40, "submitted"),
+            ],
             [("pass", 45)],
         ),
         TaskSpec(
-            None, 3, "completed", 1, 500, [("submunition", 3, "removed_and_destroyed", 500)], [("fail", 501)]
+            None,
+            3,
+            "completed",
+            1,
+            500,
+            [("submunition", 3, "removed_and_destroyed", 500, "approved")],
+            [("fail", 501)],
         ),
         TaskSpec(
-            1, 1, "in_progress", 2, 410, [("ied", 1, "destroyed_in_situ", 415)], [("pass_with_findings", 416)]
+            1,
+            1,
+            "in_progress",
+            2,
+            410,
+            [("ied", 1, "destroyed_in_situ", 415, "approved")],
+            [("pass_with_findings", 416)],
         ),
     ]
     return Scenario(hazards, tasks)
@@ -275,6 +292,16 @@ def test_unapproved_records_never_count(
         if free and h.review_status == "approved":
             _add_release(engine, som, scenario, i, free[0])
     insert_scenario(engine, Scenario(extra.hazards, []), offset=500)
+    # Finds reported on every task (destroyed, in the period) but not approved, or rejected.
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO eo_items (programme_id, task_id, catalogue_id, quantity, disposal_method, found_on, "
+                "review_status) SELECT t.programme_id, t.id, c.id, 5, 'destroyed_in_situ', t.actual_start, rs "
+                "FROM tasks t CROSS JOIN (SELECT min(id) AS id FROM eo_catalogue) c "
+                "CROSS JOIN unnest(ARRAY['submitted', 'rejected']) AS rs"
+            )
+        )
     assert service.summary(db, filters) == before
 
 
@@ -336,6 +363,7 @@ def test_as_of_gives_the_figures_as_they_stood(
             )
         )
         conn.execute(text("DELETE FROM eo_items WHERE id % 2 = 0"))
+        conn.execute(text("UPDATE eo_items SET review_status = 'approved' WHERE review_status = 'submitted'"))
         conn.execute(text("UPDATE qa_visits SET result = 'fail'"))
     insert_scenario(engine, later, offset=500)
     as_of = service.summary(db, replace(filters, as_of=moment))

@@ -55,7 +55,7 @@ class TaskSpec:
     status: str
     organisation: int
     day: int
-    items: list[tuple[str, int, str, int]]  # (category, quantity, disposal, day)
+    items: list[tuple[str, int, str, int, str]]  # (category, quantity, disposal, day, review status)
     visits: list[tuple[str, int]]  # (result, day)
 
 
@@ -113,6 +113,7 @@ def scenarios(draw: Any, max_hazards: int = 6, max_tasks: int = 5) -> Scenario:
                             st.integers(1, 20),
                             st.sampled_from(DISPOSALS),
                             st.integers(0, 700),
+                            st.sampled_from(["approved", "approved", "submitted", "rejected"]),
                         ),
                         max_size=3,
                     )
@@ -259,11 +260,11 @@ def insert_scenario(
                     text("INSERT INTO task_hazards (task_id, hazard_area_id) VALUES (:t, :h)"),
                     {"t": task_id, "h": hazard_id},
                 )
-            for category, quantity, disposal, item_day in t.items:
+            for category, quantity, disposal, item_day, item_review in t.items:
                 conn.execute(
                     text(
                         "INSERT INTO eo_items (programme_id, task_id, catalogue_id, quantity, disposal_method, "
-                        "found_on) VALUES (:p, :t, :c, :q, :d, :day)"
+                        "found_on, review_status) VALUES (:p, :t, :c, :q, :d, :day, :rs)"
                     ),
                     {
                         "p": programme_id,
@@ -272,6 +273,7 @@ def insert_scenario(
                         "q": quantity,
                         "d": disposal,
                         "day": START + timedelta(days=item_day),
+                        "rs": item_review,
                     },
                 )
             for v, (result, visit_day) in enumerate(t.visits):

@@ -96,7 +96,7 @@ def test_create_task_on_two_hazards_returns_their_union(
     )[0]
     assert props["area_m2"] == pytest.approx(union_m2, abs=1)
     assert area_a < props["area_m2"] < 2 * area_a  # the overlap counted once
-    assert props["items"] == {"total": 0, "by_category": {}, "by_report_group": {}}
+    assert props["items"] == {"total": 0, "by_category": {}, "by_report_group": {}, "awaiting_review": 0}
 
     got = client.get(f"/api/v1/tasks/{feature['id']}", headers=coordinator)
     assert got.status_code == 200

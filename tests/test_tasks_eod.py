@@ -138,11 +138,20 @@ def test_items_roll_up_to_their_task(client: TestClient, coordinator: Headers, s
         assert response.status_code == 201, response.text
     client.post(f"/api/v1/tasks/{other['id']}/items", json=item(quantity=7), headers=coordinator)
 
+    # Reported finds wait for review: the task's figures hold approved finds only.
+    props = client.get(f"/api/v1/tasks/{task['id']}", headers=coordinator).json()["properties"]
+    assert props["items"] == {"total": 0, "by_category": {}, "by_report_group": {}, "awaiting_review": 5}
+    approved = client.post(f"/api/v1/tasks/{task['id']}/items/approve", headers=coordinator)
+    assert approved.status_code == 200, approved.text
+    assert len(approved.json()["approved"]) == 5
+    client.post(f"/api/v1/tasks/{other['id']}/items/approve", headers=coordinator)
+
     props = client.get(f"/api/v1/tasks/{task['id']}", headers=coordinator).json()["properties"]
     assert props["items"] == {
         "total": 3 + 2 + 4 + 1 + 250,
         "by_category": {"ap_mine": 5, "mortar": 1, "small_arms_ammunition": 250, "submunition": 4},
         "by_report_group": {"ap_mines": 5, "other_uxo": 1, "small_arms_ammunition": 250, "submunitions": 4},
+        "awaiting_review": 0,
     }
     # The same figures from the stored rows, independently of the API's aggregation.
     stored = sql(
@@ -302,7 +311,12 @@ def test_eo_items_collection_filters_and_visibility(
     partner = make_user("partner", ("SOM",))
     assert ids("", partner) == []  # nothing completed yet
     move(client, coordinator, second["id"], "completed")
+    assert ids("", partner) == []  # completed, but the find is not approved yet
+    assert client.get(f"/api/v1/eo-items/{c}", headers=partner).status_code == 404
+    assert client.post(f"/api/v1/eo-items/{c}/approve", headers=coordinator).status_code == 200
     assert ids("", partner) == [c]
+    assert client.get(f"/api/v1/eo-items/{c}", headers=partner).json()["id"] == c
+    assert ids("review_status=submitted") == [a, b] and ids("review_status=approved") == [c]
     libyan = make_user("coordinator", ("LBY",))
     assert ids("", libyan) == []
     assert client.get("/api/v1/eo-items?programme=SOM", headers=libyan).status_code == 403
@@ -358,3 +372,53 @@ def test_demo_tasks_cover_every_status_and_are_idempotent(engine: Engine, sql: S
         sql("SELECT count(*), (SELECT count(*) FROM eo_items), (SELECT count(*) FROM audit_log) FROM tasks")
         == before
     )
+
+
+def test_finds_are_approved_or_rejected_by_a_reviewer(
+    client: TestClient, coordinator: Headers, make_user: Callable[..., Headers], sql: SQL
+) -> None:
+    task = started_spot_task(client, coordinator, sql)
+    surveyor = make_user("surveyor", ("SOM",), organisation_id=org_id(sql, "SEMA"))  # the task's team
+    found = [
+        client.post(f"/api/v1/tasks/{task['id']}/items", json=item(quantity=n), headers=coordinator).json()
+        for n in (1, 2, 3)
+    ]
+    assert {f["properties"]["review_status"] for f in found} == {"submitted"}
+    first, second, third = (f["id"] for f in found)
+
+    # Only a coordinator or an admin reviews; a rejection says why.
+    assert client.post(f"/api/v1/eo-items/{first}/approve", headers=surveyor).status_code == 403
+    partner = make_user("partner", ("SOM",))
+    assert client.post(f"/api/v1/eo-items/{first}/approve", headers=partner).status_code == 404
+    assert client.post(f"/api/v1/tasks/{task['id']}/items/approve", headers=surveyor).status_code == 403
+    refused = client.post(f"/api/v1/eo-items/{second}/reject", json={}, headers=coordinator)
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert sql("SELECT review_status FROM eo_items WHERE id = :i", i=second) == [("submitted",)]
+
+    rejected = client.post(
+        f"/api/v1/eo-items/{second}/reject", json={"reason": "double count"}, headers=coordinator
+    )
+    assert rejected.status_code == 200, rejected.text
+    props = rejected.json()["properties"]
+    assert (props["review_status"], props["review_reason"]) == ("rejected", "double count")
+    assert props["reviewed_by"] and props["reviewed_at"]
+    # A reviewed find is not reviewed again; the bulk approval leaves the rejected one alone.
+    again = client.post(f"/api/v1/eo-items/{second}/approve", headers=coordinator)
+    assert again.status_code == 409 and "rejected" in again.json()["detail"]
+    bulk = client.post(f"/api/v1/tasks/{task['id']}/items/approve", headers=coordinator).json()
+    assert bulk["approved"] == [first, third]
+    assert (
+        client.post(f"/api/v1/tasks/{task['id']}/items/approve", headers=coordinator).json()["approved"] == []
+    )
+    stored = dict(sql("SELECT id, review_status FROM eo_items WHERE task_id = :t", t=task["id"]))
+    assert stored == {first: "approved", second: "rejected", third: "approved"}
+    props = client.get(f"/api/v1/tasks/{task['id']}", headers=coordinator).json()["properties"]
+    assert props["items"]["total"] == 1 + 3
+    # Every review is in the item's history (the audit log), with who did it.
+    reviews = sql(
+        "SELECT actor FROM audit_log WHERE table_name = 'eo_items' AND action = 'update' "
+        "AND record_id = ANY(:ids)",
+        ids=[str(first), str(second), str(third)],
+    )
+    assert len(reviews) == 3
+    assert client.get("/api/v1/eo-items/999999", headers=coordinator).status_code == 404

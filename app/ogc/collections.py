@@ -243,13 +243,14 @@ TASKS = Collection(
 EO_ITEMS = Collection(
     id="eo_items",
     title="Explosive ordnance items",
-    description="Explosive ordnance found and how it was disposed of. Partners see items of "
-    "completed tasks only.",
+    description="Explosive ordnance found and how it was disposed of. Partners see approved "
+    "items of completed tasks only.",
     table="eo_items",
     geometry_type="Point",
     geometry_column="t.location",
     datetime_column="t.found_on",
-    approved_sql="EXISTS (SELECT 1 FROM tasks tk WHERE tk.id = t.task_id AND tk.status = 'completed')",
+    approved_sql="t.review_status = 'approved' "
+    "AND EXISTS (SELECT 1 FROM tasks tk WHERE tk.id = t.task_id AND tk.status = 'completed')",
     keywords=("EOD", "UXO", "mines destroyed"),
     properties=(
         PROGRAMME,

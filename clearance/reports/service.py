@@ -96,7 +96,7 @@ SOURCES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "tasks": ("id, programme_id, status, organisation_id, actual_end, updated_at", ("point",), ("point",)),
     "task_hazards": ("id, task_id, hazard_area_id", (), ()),
     "eo_items": (
-        "id, programme_id, task_id, catalogue_id, quantity, disposal_method, found_on",
+        "id, programme_id, task_id, catalogue_id, quantity, disposal_method, found_on, review_status",
         ("location",),
         ("location",),
     ),
@@ -346,7 +346,10 @@ JOIN eo_catalogue c ON c.id = i.catalogue_id
 LEFT JOIN tk t ON t.id = i.task_id
 LEFT JOIN task_place h ON h.task_id = i.task_id
 {laterals("coalesce(i.location, t.point)", "h.id IS NULL")}
-WHERE i.disposal_method IN {DESTROYED!r} AND {_in_period("i.found_on")}""",
+WHERE i.disposal_method IN {DESTROYED!r} AND {_in_period("i.found_on")}
+  -- Approved finds only. An audit row from before items had a review status (migration 0013)
+  -- has none: those finds counted as soon as they were reported, and still do as of then.
+  AND coalesce(i.review_status, 'approved') = 'approved'""",
     )
     task_day = "coalesce(t.actual_end, t.updated_at::date)"
     tasks = Branch(

@@ -11,10 +11,11 @@ from starlette.responses import StreamingResponse
 from app.db import get_engine
 from app.deps import DB, CurrentScope
 from app.etag import etag, if_match_versions
+from app.review import ReviewIn
 from geo.geojson import GEOJSON, feature_collection_stream, geojson_response, next_link, primed, stream_rows
 from survey.nts import service
 from survey.nts.models import Survey
-from survey.nts.schemas import EvidenceIn, ReviewIn, SurveyIn, SurveyOut, SurveyPage, SurveyPatch
+from survey.nts.schemas import EvidenceIn, SurveyIn, SurveyOut, SurveyPage, SurveyPatch
 
 router = APIRouter(prefix="/api/v1/surveys", tags=["non-technical survey"])
 

@@ -100,12 +100,6 @@ class SurveyPatch(BaseModel):
     outcomes: list[OutcomeIn] | None = Field(None, max_length=1000)
 
 
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: str | None = Field(None, max_length=5000)
-
-
 class SurveyOut(BaseModel):
     id: int
     reference: str
