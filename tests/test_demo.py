@@ -59,3 +59,16 @@ def test_demo_hazards_lie_in_their_countries(engine: Engine, sql: Callable[..., 
         """
     )[0][0]
     assert outside == 0
+
+
+def test_demo_finds_of_completed_tasks_are_reviewed_and_the_others_wait(
+    engine: Engine, sql: Callable[..., list[Any]]
+) -> None:
+    load_demo(Console(quiet=True))
+    rows = sql(
+        "SELECT t.status = 'completed', e.review_status, count(*) FROM eo_items e JOIN tasks t ON t.id = e.task_id "
+        "GROUP BY 1, 2"
+    )
+    by_kind = {(completed, status): n for completed, status, n in rows}
+    assert by_kind.get((True, "approved"), 0) > 0 and by_kind.get((False, "submitted"), 0) > 0
+    assert set(by_kind) <= {(True, "approved"), (False, "submitted")}
