@@ -123,7 +123,8 @@ def create_task(data: TaskIn, db: DB, scope: CurrentScope) -> Response:
 @router.get("/tasks/{task_id}", response_class=Response, responses=GEOJSON_RESPONSE)
 def get_task(task_id: int, db: DB, scope: CurrentScope) -> Response:
     task = service.get_task(db, scope, task_id)
-    return _feature_response(service.task_feature(db, task.id), headers={"ETag": etag(task.version)})
+    feature = service.task_feature(db, task.id, partner=scope.principal.is_partner)
+    return _feature_response(feature, headers={"ETag": etag(task.version)})
 
 
 @router.patch("/tasks/{task_id}", response_class=Response, responses=GEOJSON_RESPONSE)

@@ -514,8 +514,9 @@ SELECT json_build_object(
             'total', coalesce(i.total, 0),
             'by_category', coalesce(i.by_category, '{}'::json),
             'by_report_group', coalesce(i.by_group, '{}'::json),
-            'awaiting_review', (SELECT count(*) FROM eo_items e3
-                                WHERE e3.task_id = t.id AND e3.review_status = 'submitted')),
+            -- Partners see approved finds only, not even how many others wait.
+            'awaiting_review', CASE WHEN NOT :partner THEN (
+                SELECT count(*) FROM eo_items e3 WHERE e3.task_id = t.id AND e3.review_status = 'submitted') END),
         'notes', t.notes, 'version', t.version,
         'created_by', t.created_by, 'created_at', t.created_at,
         'updated_by', t.updated_by, 'updated_at', t.updated_at)
@@ -561,7 +562,12 @@ class TaskFilters:
 def tasks_sql(filters: TaskFilters, after: int, limit: int) -> tuple[str, dict[str, Any]]:
     """A page of task Feature rows ``(feature json text, id)``, one more than ``limit``."""
     where = ["t.programme_id = ANY(:ids)", "t.id > :after"]
-    params: dict[str, Any] = {"ids": filters.programme_ids, "after": after, "limit": limit + 1}
+    params: dict[str, Any] = {
+        "ids": filters.programme_ids,
+        "after": after,
+        "limit": limit + 1,
+        "partner": filters.partner,
+    }
     if filters.partner:
         where.append("t.status = ANY(:partner_statuses)")
         params["partner_statuses"] = list(PARTNER_VISIBLE_STATUSES)
@@ -601,8 +607,8 @@ def tasks_sql(filters: TaskFilters, after: int, limit: int) -> tuple[str, dict[s
     return sql, params
 
 
-def task_feature(db: Session, task_id: int) -> str:
-    row = db.execute(text(TASK_FEATURE_SQL + " WHERE t.id = :id"), {"id": task_id}).one()
+def task_feature(db: Session, task_id: int, partner: bool = False) -> str:
+    row = db.execute(text(TASK_FEATURE_SQL + " WHERE t.id = :id"), {"id": task_id, "partner": partner}).one()
     return str(row[0])
 
 

@@ -313,6 +313,12 @@ def test_eo_items_collection_filters_and_visibility(
     move(client, coordinator, second["id"], "completed")
     assert ids("", partner) == []  # completed, but the find is not approved yet
     assert client.get(f"/api/v1/eo-items/{c}", headers=partner).status_code == 404
+    seen = client.get(f"/api/v1/tasks/{second['id']}", headers=partner).json()["properties"]["items"]
+    assert seen == {"total": 0, "by_category": {}, "by_report_group": {}, "awaiting_review": None}
+    listed = client.get("/api/v1/tasks", headers=partner).json()["features"]
+    assert [f["properties"]["items"]["awaiting_review"] for f in listed] == [None]
+    staff = client.get(f"/api/v1/tasks/{second['id']}", headers=coordinator).json()["properties"]["items"]
+    assert staff["awaiting_review"] == 1
     assert client.post(f"/api/v1/eo-items/{c}/approve", headers=coordinator).status_code == 200
     assert ids("", partner) == [c]
     assert client.get(f"/api/v1/eo-items/{c}", headers=partner).json()["id"] == c
