@@ -134,10 +134,7 @@ def check_in_programme(db: Session, programme: Programme, location: ParsedLocati
 
 
 def get_task(db: Session, scope: Scope, task_id: int, lock: bool = False) -> Task:
-    stmt = select(Task).where(Task.id == task_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    task = db.scalar(stmt)
+    task = db.get(Task, task_id, with_for_update=lock, populate_existing=lock)
     if task is None:
         raise Problem(404, f"No task {task_id}.")
     scope.check(task.programme_id)
@@ -731,10 +728,7 @@ def add_item(db: Session, scope: Scope, task_id: int, data: ItemIn) -> EoItem:
 def get_item(db: Session, scope: Scope, item_id: int, lock: bool = False) -> tuple[EoItem, Task]:
     """An item and its task, if the caller may see them (a partner: approved finds of completed
     tasks only)."""
-    stmt = select(EoItem).where(EoItem.id == item_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    item = db.scalar(stmt)
+    item = db.get(EoItem, item_id, with_for_update=lock, populate_existing=lock)
     if item is None:
         raise Problem(404, f"No explosive-ordnance item {item_id}.")
     task = get_task(db, scope, item.task_id)

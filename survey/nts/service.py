@@ -52,10 +52,7 @@ def _can_write(principal: Principal) -> None:
 # -- reading -------------------------------------------------------------------------------
 def get_survey(db: Session, scope: Scope, survey_id: int, for_update: bool = False) -> Survey:
     """The report, if the caller may see it (partners: approved ones only); 404 otherwise."""
-    stmt = select(Survey).where(Survey.id == survey_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    survey = db.scalar(stmt)
+    survey = db.get(Survey, survey_id, with_for_update=for_update, populate_existing=for_update)
     if survey is None:
         raise Problem(404, f"No survey report {survey_id}.")
     scope.check(survey.programme_id)
