@@ -40,6 +40,7 @@ COLUMNS = (
 PROBE = r"""
 import io, queue, sys, threading
 import numpy as np, psycopg2, shapely
+from pyogrio import read_info
 from pyogrio.raw import read
 
 path, dsn, chunks, columns = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -89,7 +90,7 @@ def writer():
             pass
 thread = threading.Thread(target=writer)
 thread.start()
-total = read(path, read_geometry=False, columns=[], return_fids=True)[1].size
+total = read_info(path)["features"]  # from the GeoPackage metadata, without reading features
 size = -(-total // chunks)
 for start in range(0, total, size):
     _, _, wkb, fields = read(path, skip_features=start, max_features=size)
